@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#ifndef LIBXREPL_PRIVATE_H
+#define LIBXREPL_PRIVATE_H
+
+#include <syslog.h>
+
+#include "libxrepl.h"
+
+#define XREPL_EXPORT __attribute__((visibility("default")))
+
+void xrepl_log(const struct xrepl_ctx *ctx, int priority, const char *file,
+	       int line, const char *fn, const char *format, ...)
+	__attribute__((format(printf, 6, 7)));
+
+#define xrepl_log_cond(ctx, prio, ...)                                     \
+	do {                                                               \
+		if (xrepl_get_log_priority(ctx) >= (prio))                 \
+			xrepl_log(ctx, prio, __FILE__, __LINE__, __func__, \
+				  __VA_ARGS__);                            \
+	} while (0)
+
+#define dbg(ctx, ...) xrepl_log_cond(ctx, LOG_DEBUG, __VA_ARGS__)
+#define info(ctx, ...) xrepl_log_cond(ctx, LOG_INFO, __VA_ARGS__)
+#define warn(ctx, ...) xrepl_log_cond(ctx, LOG_WARNING, __VA_ARGS__)
+#define err(ctx, ...) xrepl_log_cond(ctx, LOG_ERR, __VA_ARGS__)
+
+#endif

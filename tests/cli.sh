@@ -1,0 +1,40 @@
+#!/bin/bash
+# The xrepl command line: help, version, errors.
+. "$srcdir/tests/tap.sh"
+xrepl=$builddir/tools/xrepl
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+
+"$xrepl" --help >"$out" 2>&1
+check "--help exits 0" test $? = 0
+check "--help lists version" grep -q '^  version ' "$out"
+check "--help points at the man page" grep -q 'xrepl(8)' "$out"
+
+"$xrepl" --version >"$out" 2>&1
+check "--version prints the package version" grep -qx "xrepl $PACKAGE_VERSION" "$out"
+
+"$xrepl" >"$out" 2>&1
+check "no subcommand exits 1" test $? = 1
+check "no subcommand prints usage" grep -q '^Usage: xrepl <cmd>' "$out"
+
+"$xrepl" frobnicate >"$out" 2>&1
+check "unknown subcommand exits 1" test $? = 1
+check "unknown subcommand is named" grep -q "invalid subcommand \`frobnicate'" "$out"
+
+"$xrepl" version --help >"$out" 2>&1
+check "version --help exits 0" test $? = 0
+
+"$xrepl" version >"$out" 2>&1
+rc=$?
+check "version prints the xrepl version" grep -qx "xrepl $PACKAGE_VERSION" "$out"
+if [ -e /proc/xen/privcmd ]; then
+	check "version in dom0 prints the Xen version" grep -q '^xen [0-9]' "$out"
+else
+	check "version outside Xen exits 1" test $rc = 1
+	check "version outside Xen names /proc/xen/privcmd" \
+		grep -q 'not a Xen control domain: /proc/xen/privcmd is missing' "$out"
+fi
+
+check "man page renders without warnings" \
+	sh -c "! MANWIDTH=80 man --warnings -l '$srcdir/tools/man/xrepl.8' 2>&1 >/dev/null | grep ."
+tap_done

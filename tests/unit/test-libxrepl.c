@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "libxrepl.h"
+
+struct captured {
+	int calls;
+	int priority;
+	char msg[512];
+};
+
+static void capture_log(void *data, int priority, const char *file, int line,
+			const char *fn, const char *format, va_list args)
+{
+	struct captured *c = data;
+
+	c->calls++;
+	c->priority = priority;
+	vsnprintf(c->msg, sizeof(c->msg), format, args);
+}
+
+static void version_is_package_version(void **state)
+{
+	assert_string_equal(xrepl_version(), PACKAGE_VERSION);
+}
+
+static void ref_counts(void **state)
+{
+	struct xrepl_ctx *ctx = xrepl_new();
+
+	assert_non_null(ctx);
+	assert_ptr_equal(xrepl_ref(ctx), ctx);
+	assert_ptr_equal(xrepl_unref(ctx), ctx);
+	assert_null(xrepl_unref(ctx));
+	assert_null(xrepl_unref(NULL));
+}
+
+static void log_priority_default_and_set(void **state)
+{
+	struct xrepl_ctx *ctx;
+
+	unsetenv("XREPL_LOG");
+	ctx = xrepl_new();
+	assert_int_equal(xrepl_get_log_priority(ctx), LOG_ERR);
+	xrepl_set_log_priority(ctx, LOG_DEBUG);
+	assert_int_equal(xrepl_get_log_priority(ctx), LOG_DEBUG);
+	xrepl_unref(ctx);
+
+	setenv("XREPL_LOG", "debug", 1);
+	ctx = xrepl_new();
+	assert_int_equal(xrepl_get_log_priority(ctx), LOG_DEBUG);
+	xrepl_unref(ctx);
+	unsetenv("XREPL_LOG");
+}
+
+/*
+ * On a host without Xen the failure must name the missing interface; in a
+ * control domain (the lab) the same call must return a real version.
+ */
+static void xen_version_names_what_is_missing(void **state)
+{
+	struct xrepl_ctx *ctx = xrepl_new();
+	struct xrepl_xen_version ver;
+	struct captured log = { 0 };
+	int r;
+
+	xrepl_set_log_fn(ctx, capture_log, &log);
+	r = xrepl_xen_version(ctx, &ver);
+	if (access("/proc/xen/privcmd", F_OK) == 0) {
+		assert_int_equal(r, 0);
+		assert_true(ver.major >= 4);
+	} else {
+		assert_int_equal(r, -ENOENT);
+		assert_int_equal(log.calls, 1);
+		assert_int_equal(log.priority, LOG_ERR);
+		assert_non_null(strstr(log.msg, "/proc/xen/privcmd"));
+	}
+	xrepl_unref(ctx);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(version_is_package_version),
+		cmocka_unit_test(ref_counts),
+		cmocka_unit_test(log_priority_default_and_set),
+		cmocka_unit_test(xen_version_names_what_is_missing),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
