@@ -27,7 +27,7 @@ install_packages() {
 	log "installing: ${missing[*]}"
 	[ "$(id -u)" = 0 ] || { echo "setup.sh: run as root to install packages" >&2; exit 1; }
 	apt-get update -q
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=600 \
 		--no-install-recommends "${missing[@]}"
 }
 

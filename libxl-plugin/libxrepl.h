@@ -11,6 +11,8 @@
 #define LIBXREPL_H
 
 #include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -42,6 +44,140 @@ struct xrepl_xen_version {
  * naming the missing file) outside a Xen control domain.
  */
 int xrepl_xen_version(struct xrepl_ctx *ctx, struct xrepl_xen_version *ver);
+
+/*
+ * Checkpoint stream parser: xl's save header (optional), the libxl v2
+ * stream and the libxc stream inline in it, across checkpoints. Input may
+ * come in chunks of any size. Everything but the contents of data pages is
+ * handed to ->bytes in stream order; each data page goes to ->page.
+ */
+struct xrepl_stream;
+
+enum xrepl_stream_layer {
+	XREPL_LAYER_LIBXL,
+	XREPL_LAYER_LIBXC,
+};
+
+/* Each returns 0, or a negative errno that stops the parser. */
+struct xrepl_stream_ops {
+	int (*bytes)(void *data, const void *buf, size_t len);
+	int (*page)(void *data, uint64_t pfn, unsigned int type,
+		    const void *page);
+	/* a record header has been read (offset of the header); optional */
+	int (*record)(void *data, enum xrepl_stream_layer layer, uint32_t type,
+		      uint32_t length, uint64_t offset);
+	/* checkpoint n (counting from 1) is complete; optional */
+	int (*checkpoint)(void *data, unsigned int n);
+};
+
+struct xrepl_stream *xrepl_stream_new(struct xrepl_ctx *ctx,
+				      const struct xrepl_stream_ops *ops,
+				      void *data);
+void xrepl_stream_free(struct xrepl_stream *s);
+/* 0, or a negative errno once the stream is invalid (see _strerror) */
+int xrepl_stream_feed(struct xrepl_stream *s, const void *buf, size_t len);
+/*
+ * End of input: 0 when the stream ended with libxl's END record, -EPIPE
+ * when it was cut ("N complete checkpoints, then truncated ..."), or the
+ * error that stopped it.
+ */
+int xrepl_stream_finish(struct xrepl_stream *s);
+unsigned int xrepl_stream_checkpoints(const struct xrepl_stream *s);
+uint64_t xrepl_stream_offset(const struct xrepl_stream *s);
+/* bytes up to the end of the last complete checkpoint */
+uint64_t xrepl_stream_checkpoint_offset(const struct xrepl_stream *s);
+const char *xrepl_stream_strerror(const struct xrepl_stream *s);
+/*
+ * What the stream needs next: 0 with *pfn set when it is at the start of a
+ * data page, else the number of bytes before anything else can follow.
+ */
+size_t xrepl_stream_next(const struct xrepl_stream *s, uint64_t *pfn);
+
+/*
+ * Page-delta codec. The encoder turns stream bytes into frames: data pages
+ * become unchanged / zero / XBZRLE delta / raw against a pfn-keyed page
+ * cache, everything else passes verbatim, and frames are LZ4-compressed.
+ * The decoder turns frames back into the identical stream bytes. Each
+ * checkpoint ends on a frame boundary.
+ */
+enum xrepl_compress {
+	XREPL_COMPRESS_NONE,
+	XREPL_COMPRESS_LZ4,
+	XREPL_COMPRESS_XBZRLE,
+	XREPL_COMPRESS_XBZRLE_LZ4,
+};
+
+int xrepl_compress_parse(const char *name, enum xrepl_compress *mode);
+const char *xrepl_compress_name(enum xrepl_compress mode);
+
+enum xrepl_page_kind {
+	XREPL_PAGE_UNCHANGED, /* byte-identical to the cached copy */
+	XREPL_PAGE_ZERO,
+	XREPL_PAGE_XBZRLE, /* delta against the cached copy */
+	XREPL_PAGE_ZDELTA, /* first seen: delta against a zero page */
+	XREPL_PAGE_RAW,
+	XREPL_PAGE_KINDS,
+};
+
+const char *xrepl_page_kind_name(enum xrepl_page_kind kind);
+
+#define XREPL_CACHE_BYTES_DEFAULT (256ull << 20)
+
+struct xrepl_codec_opts {
+	enum xrepl_compress compress;
+	/* encoder: the page cache; decoder: the largest a peer may ask for */
+	uint64_t cache_bytes;
+};
+
+struct xrepl_codec_stats {
+	uint64_t stream_bytes; /* stream in (encoder) or out (decoder) */
+	uint64_t wire_bytes; /* frames out (encoder) or in (decoder) */
+	uint64_t page_bytes; /* of stream_bytes, data page contents */
+	uint64_t pages[XREPL_PAGE_KINDS];
+	uint64_t overflows; /* deltas longer than the page, sent raw */
+	uint64_t cache_lookups;
+	uint64_t cache_hits;
+	uint64_t frames;
+	unsigned int checkpoints;
+};
+
+/* Receives frames (encoder) or stream bytes (decoder); 0 or -errno. */
+typedef int (*xrepl_write_fn)(void *data, const void *buf, size_t len);
+
+struct xrepl_encoder;
+struct xrepl_encoder *xrepl_encoder_new(struct xrepl_ctx *ctx,
+					const struct xrepl_codec_opts *opts,
+					xrepl_write_fn write, void *data);
+void xrepl_encoder_free(struct xrepl_encoder *enc);
+int xrepl_encoder_feed(struct xrepl_encoder *enc, const void *buf, size_t len);
+/* Sends what is pending as a frame. */
+int xrepl_encoder_flush(struct xrepl_encoder *enc);
+void xrepl_encoder_stats(const struct xrepl_encoder *enc,
+			 struct xrepl_codec_stats *stats);
+const struct xrepl_stream *
+xrepl_encoder_stream(const struct xrepl_encoder *enc);
+
+struct xrepl_decoder;
+struct xrepl_decoder *xrepl_decoder_new(struct xrepl_ctx *ctx,
+					const struct xrepl_codec_opts *opts,
+					xrepl_write_fn write, void *data);
+void xrepl_decoder_free(struct xrepl_decoder *dec);
+/* Frames in chunks of any size; -EINVAL (logged) on malformed input. */
+int xrepl_decoder_feed(struct xrepl_decoder *dec, const void *buf, size_t len);
+void xrepl_decoder_stats(const struct xrepl_decoder *dec,
+			 struct xrepl_codec_stats *stats);
+const struct xrepl_stream *
+xrepl_decoder_stream(const struct xrepl_decoder *dec);
+const char *xrepl_decoder_strerror(const struct xrepl_decoder *dec);
+
+/*
+ * One page's XBZRLE delta, as the encoder makes it: the length (0 for an
+ * identical page), or -1 when it would not fit in dlen.
+ */
+int xrepl_xbzrle_encode(const void *old, const void *new, void *dst,
+			size_t dlen);
+/* The instruction set the encoder uses: avx512bw, avx2 or scalar. */
+const char *xrepl_xbzrle_isa(void);
 
 #ifdef __cplusplus
 }

@@ -13,6 +13,8 @@ static const struct {
 	int (*fn)(struct xrepl_ctx *ctx, int argc, char *argv[]);
 	const char *description;
 } subcommands[] = {
+	{ "bench", bench_main,
+	  "Measure the page-delta codec on captured streams" },
 	{ "version", version_main,
 	  "Show the xrepl and Xen hypervisor versions" },
 };

@@ -1,0 +1,87 @@
+# Helpers for lab scenarios: . /lab/lib.sh
+# Scenarios run under bash with SCENARIO, EXPORT (a folder exported to the
+# host) and RESULT set by run-scenarios.
+
+now() { cut -d' ' -f1 /proc/uptime; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
+
+# fail WHY: ends the scenario with "FAIL <name>: WHY"
+fail() {
+	echo "$*" >"$RESULT"
+	echo "scenario $SCENARIO failed: $*"
+	exit 1
+}
+
+# timing key=value...: one @@TIMING line the host collects
+timing() { echo "@@TIMING $SCENARIO $*"; }
+
+# wait_for SECONDS COMMAND...: polls COMMAND every 0.2 s
+wait_for() {
+	local n=$(($1 * 5)) i=0
+	shift
+	until "$@"; do
+		i=$((i + 1))
+		[ $i -ge $n ] && return 1
+		sleep 0.2
+	done
+}
+
+console_log() { echo "/var/log/xen/console/guest-$1.log"; }
+
+# wait_console LOGNAME PATTERN SECONDS: xenconsoled logs every guest console
+wait_console() {
+	wait_for "$3" grep -q "$2" "$(console_log "$1")"
+}
+
+# last_tick LOGNAME: the guest's heartbeat counter as last printed
+last_tick() {
+	sed -n 's/.*DOMU: tick \([0-9]*\).*/\1/p' "$(console_log "$1")" 2>/dev/null | tail -n 1
+}
+
+# guest_state NAME: xl's state letters (r b p s c d), empty if no such domain
+guest_state() { xl list "$1" 2>/dev/null | awk 'NR == 2 { print $5 }'; }
+# guest_crashed NAME: gone, crashed, or triple-faulted (which Xen turns into
+# a reboot request that nobody acts on while the guest is being saved)
+guest_crashed() {
+	local s id
+	s=$(guest_state "$1")
+	[ -z "$s" ] || [ "${s#*c}" != "$s" ] && return 0
+	id=$(xl domid "$1" 2>/dev/null) || return 0
+	xl dmesg | grep -q "d${id}v[0-9]* Triple fault"
+}
+
+# make_guest_cfg NAME INDEX [EXTRA-LINE...]: a PVH guest with one vif on
+# xenbr0 at 192.0.2.(10+INDEX); prints the cfg's path
+make_guest_cfg() {
+	local name=$1 idx=$2 cfg=/run/$1.cfg
+	shift 2
+	sed -e "s/@NAME@/$name/" -e "s/@IP@/192.0.2.$((10 + idx))/" \
+		-e "s/@MAC@/00:16:3e:00:01:$(printf %02x "$idx")/" /lab/guest.cfg >"$cfg"
+	for line in "$@"; do
+		echo "$line" >>"$cfg"
+	done
+	echo "$cfg"
+}
+
+guest_ip() { sed -n 's/.*ip=\([0-9.]*\).*/\1/p' "/run/$1.cfg"; }
+
+# start_guest NAME INDEX [EXTRA-LINE...]: creates the guest and waits for its
+# userspace. Under TCG a PVH guest sometimes triple-faults; xl restarts it at
+# boot, and a guest that crashes anyway is destroyed and created afresh.
+start_guest() {
+	local name=$1 cfg attempt t0
+	cfg=$(make_guest_cfg "$@")
+	for attempt in 1 2 3; do
+		rm -f "$(console_log "$name")"
+		t0=$(now)
+		xl create -q "$cfg" || { xl destroy "$name" 2>/dev/null; continue; }
+		if wait_console "$name" 'DOMU: up' 240; then
+			timing "guest-up name=$name attempt=$attempt seconds=$(since "$t0")"
+			return 0
+		fi
+		echo "guest $name did not come up (attempt $attempt): state '$(guest_state "$name")'"
+		xl dmesg | tail -n 5
+		xl destroy "$name" 2>/dev/null
+	done
+	return 1
+}
