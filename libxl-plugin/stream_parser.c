@@ -48,6 +48,7 @@ struct xrepl_stream {
 	uint32_t rec_type;
 	uint32_t rec_len;
 	uint64_t rec_offset;
+	int in_record; /* errors name the record */
 	/* PAGE_DATA: pfn words and which of them is next */
 	uint32_t count;
 	uint32_t next_pfn;
@@ -170,8 +171,7 @@ __attribute__((format(printf, 2, 3))) static int invalid(struct xrepl_stream *s,
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	if (s->state >= ST_LIBXL_BODY && s->state != ST_LIBXC_IHDR &&
-	    s->state != ST_LIBXC_DHDR && s->state != ST_LIBXC_REC)
+	if (s->in_record)
 		snprintf(s->msg, sizeof(s->msg),
 			 "offset %llu: %s record %s (0x%x) at offset %llu: %s",
 			 (unsigned long long)s->offset,
@@ -199,6 +199,8 @@ static int stopped(struct xrepl_stream *s, int r)
 
 static void gather(struct xrepl_stream *s, enum state state, size_t need)
 {
+	if (state == ST_LIBXL_REC || state == ST_LIBXC_REC)
+		s->in_record = 0;
 	s->state = state;
 	s->need = need;
 	s->have = 0;
@@ -271,6 +273,7 @@ static int record_header(struct xrepl_stream *s, enum xrepl_stream_layer layer)
 	s->rec_type = le32(s->buf);
 	s->rec_len = le32(s->buf + 4);
 	s->rec_offset = s->offset - REC_HDR_LEN;
+	s->in_record = 1;
 	if (!s->ops->record)
 		return 0;
 	r = s->ops->record(s->data, layer, s->rec_type, s->rec_len,

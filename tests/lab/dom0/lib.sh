@@ -38,6 +38,9 @@ last_tick() {
 	sed -n 's/.*DOMU: tick \([0-9]*\).*/\1/p' "$(console_log "$1")" 2>/dev/null | tail -n 1
 }
 
+# net_tick NAME: the heartbeat counter asked over the network (port 8)
+net_tick() { nc -w 3 "$(guest_ip "$1")" 8 </dev/null 2>/dev/null | tr -dc 0-9; }
+
 # guest_state NAME: xl's state letters (r b p s c d), empty if no such domain
 guest_state() { xl list "$1" 2>/dev/null | awk 'NR == 2 { print $5 }'; }
 # guest_crashed NAME: gone, crashed, or triple-faulted (which Xen turns into

@@ -19,15 +19,10 @@ stamp() {
 checkpoints() { grep -c 'Domain now suspended' /run/remus.log 2>/dev/null; }
 enough_checkpoints() { [ "$(checkpoints)" -ge "$CHECKPOINTS" ]; }
 primary_lost() { guest_crashed "$name" || ! kill -0 "$xlpid" 2>/dev/null; }
-# backup_tick: the backup's heartbeat as last printed. xenconsoled logs it
-# under the name it found the domain with: "NAME--incoming" while it was
-# being received, or NAME once renamed (appended after the primary's lines).
-backup_tick() {
-	{
-		tail -n +$((primary_lines + 1)) "$(console_log "$name")"
-		cat "$(console_log "$name--incoming")"
-	} 2>/dev/null | sed -n 's/.*DOMU: tick \([0-9]*\).*/\1/p' | tail -n 1
-}
+# backup_tick: the backup's heartbeat. Asked over the network: xenconsoled
+# does not always pick up the console of a domain restored under another
+# name.
+backup_tick() { net_tick "$name"; }
 failed_over() {
 	xl list "$name" >/dev/null 2>&1 && ! xl list 2>/dev/null | grep -q -- "$name--incoming"
 }
@@ -86,26 +81,23 @@ p_tick=$(last_tick "$name")
 kill -STOP "$xlpid" $helper
 t0=$(now)
 xl destroy "$name"
-primary_lines=$(wc -l <"$(console_log "$name")")
 kill -9 "$xlpid" $helper
 wait_for 120 failed_over || fail "the backup did not take over within 120 s"
 t_failover=$(since "$t0")
-wait_for 60 test -n "$(backup_tick)" || {
-	cp /var/log/xen/console/* "$EXPORT/"
-	fail "the backup's console shows no heartbeat"
-}
+cp /var/log/xen/console/* "$EXPORT/"
+wait_for 60 test -n "$(backup_tick)" ||
+	fail "the backup does not answer on its heartbeat port"
 b_first=$(backup_tick)
+elapsed=$(since "$t0" | cut -d. -f1)
 wait_for 30 test "$(backup_tick)" -gt "$b_first" ||
 	fail "the backup's counter does not advance (stuck at $b_first)"
 bytes=$(cat /run/remus.bytes 2>/dev/null || echo 0)
 timing "failover seconds=$t_failover primary_last_tick=$p_tick backup_first_tick=$b_first stream_bytes=$bytes"
 [ "$b_first" -ge $((p_tick - 2)) ] ||
 	fail "the backup resumed at tick $b_first, primary was at $p_tick"
-[ "$b_first" -le $((p_tick + 5)) ] ||
-	fail "the backup's counter ($b_first) is ahead of the primary's ($p_tick)"
-tail -n +$((primary_lines + 1)) "$(console_log "$name")" |
-	cat - "$(console_log "$name--incoming")" 2>/dev/null | grep -q 'DOMU: up' &&
-	fail "the backup booted afresh instead of resuming"
+# the counter ticks once a second: no more than that since the freeze
+[ "$b_first" -le $((p_tick + elapsed + 2)) ] ||
+	fail "the backup's counter ($b_first) is ahead of the primary's ($p_tick + ${elapsed}s)"
 wait_for 20 ping -c 1 -W 1 "$(guest_ip "$name")" >/dev/null ||
 	fail "the backup does not answer ping"
 xl destroy "$name"

@@ -1,0 +1,24 @@
+#!/bin/bash
+# run.sh BUILDDIR SECONDS: builds seeds from the lab corpus (the head of
+# each stream, and its encoded frames) and runs each fuzzer for SECONDS.
+# Exits non-zero on the first crash; the reproducer is left in BUILDDIR/fuzz.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+build=$1
+seconds=$2
+corpus=${XREPL_CORPUS:-$here/../../../shared/corpus}
+work=$build/fuzz
+mkdir -p "$work/seeds-stream" "$work/seeds-decoder"
+for f in "$corpus"/*.zst; do
+	[ -e "$f" ] || continue
+	n=$(basename "$f" .xlstream.zst)
+	zstd -dcq "$f" | head -c 65536 >"$work/seeds-stream/$n" || true
+	"$build/fuzz-encode-seed" <"$work/seeds-stream/$n" >"$work/seeds-decoder/$n"
+done
+for t in stream decoder; do
+	mkdir -p "$work/corpus-$t"
+	echo "fuzz: $t for ${seconds}s"
+	(cd "$work" && "$build/fuzz-$t" -max_total_time="$seconds" \
+		-max_len=70000 -print_final_stats=1 \
+		"corpus-$t" "seeds-$t" 2>&1 | grep -E '^(#|stat::number_of_executed_runs|==|SUMMARY)' | tail -n 4)
+done
