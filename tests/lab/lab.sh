@@ -104,7 +104,7 @@ stamp() {
 	local l n
 	while IFS= read -r l || [ -n "$l" ]; do
 		n=${EPOCHREALTIME/./}
-		printf '%7d.%03d %s\n' $(((n - t0) / 1000000)) $(((n - t0) / 1000 % 1000)) "${l%$'\r'}"
+		printf '%7d.%03d %s\n' $(((n - t0) / 1000000)) $(((n - t0) / 1000 % 1000)) "${l//$'\r'/}"
 	done
 }
 set +e
