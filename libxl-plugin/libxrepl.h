@@ -179,6 +179,68 @@ int xrepl_xbzrle_encode(const void *old, const void *new, void *dst,
 /* The instruction set the encoder uses: avx512bw, avx2 or scalar. */
 const char *xrepl_xbzrle_isa(void);
 
+/*
+ * Pre-shared keys: 32 random bytes, kept as 64 hex digits and a newline in
+ * a file of mode 0600 (xrepl genkey).
+ */
+#define XREPL_KEY_LEN 32
+int xrepl_key_generate(uint8_t key[XREPL_KEY_LEN]);
+int xrepl_key_save(struct xrepl_ctx *ctx, const char *path,
+		   const uint8_t key[XREPL_KEY_LEN]);
+int xrepl_key_load(struct xrepl_ctx *ctx, const char *path,
+		   uint8_t key[XREPL_KEY_LEN]);
+
+/*
+ * The wire protocol: framed messages over a byte stream, opened by a
+ * handshake with mutual HMAC-SHA256 challenge-response. Every field read
+ * from the peer is bounds-checked; a malformed frame is an -EPROTO error
+ * whose text (xrepl_wire_strerror) names the frame and the byte offset.
+ */
+enum xrepl_frame_type {
+	XREPL_FRAME_HELLO = 1,
+	XREPL_FRAME_CHALLENGE,
+	XREPL_FRAME_AUTH,
+	XREPL_FRAME_ACCEPT,
+	XREPL_FRAME_CONFIG,    /* the domain's config, libxl JSON */
+	XREPL_FRAME_STREAM,    /* codec frames */
+	XREPL_FRAME_EPOCH_END, /* u64: checkpoint N is wholly sent */
+	XREPL_FRAME_ACK,       /* u64: checkpoint N is wholly held */
+	XREPL_FRAME_HEARTBEAT, /* u64: sender's clock, ms */
+	XREPL_FRAME_BYE,       /* text: why the sender stops */
+};
+
+#define XREPL_WIRE_STREAM_MAX (2u << 20)
+
+struct xrepl_frame {
+	unsigned int type;
+	uint32_t len;
+	const uint8_t *payload; /* valid until the next receive */
+};
+
+struct xrepl_wire;
+struct xrepl_wire *xrepl_wire_new(struct xrepl_ctx *ctx, int in, int out,
+				  const uint8_t key[XREPL_KEY_LEN]);
+void xrepl_wire_free(struct xrepl_wire *w);
+/* The primary's side of the handshake; 0 once both sides are proven. */
+int xrepl_wire_connect(struct xrepl_wire *w, int timeout_ms);
+/* The backup's side; a peer without the key gets a BYE and -EACCES. */
+int xrepl_wire_accept(struct xrepl_wire *w, int timeout_ms);
+int xrepl_wire_send(struct xrepl_wire *w, unsigned int type,
+		    const void *payload, size_t len);
+/* 1 with *frame set, or a negative errno (-ETIMEDOUT, -EPIPE, -EPROTO). */
+int xrepl_wire_recv(struct xrepl_wire *w, struct xrepl_frame *frame,
+		    int timeout_ms);
+/*
+ * Frames from bytes already read: 1 with *frame set once one is complete
+ * (*used bytes consumed), 0 when more bytes are needed, -EPROTO.
+ */
+int xrepl_wire_parse(struct xrepl_wire *w, const void *buf, size_t len,
+		     size_t *used, struct xrepl_frame *frame);
+void xrepl_wire_counters(const struct xrepl_wire *w, uint64_t *in,
+			 uint64_t *out);
+const char *xrepl_wire_strerror(const struct xrepl_wire *w);
+const char *xrepl_frame_type_name(unsigned int type);
+
 #ifdef __cplusplus
 }
 #endif

@@ -7,6 +7,7 @@
 extern const char *prog_name;
 
 int bench_main(struct xrepl_ctx *ctx, int argc, char *argv[]);
+int genkey_main(struct xrepl_ctx *ctx, int argc, char *argv[]);
 int version_main(struct xrepl_ctx *ctx, int argc, char *argv[]);
 
 #endif

@@ -8,17 +8,20 @@ build=$1
 seconds=$2
 corpus=${XREPL_CORPUS:-$here/../../../shared/corpus}
 work=$build/fuzz
-mkdir -p "$work/seeds-stream" "$work/seeds-decoder"
+mkdir -p "$work/seeds-stream" "$work/seeds-decoder" "$work/seeds-wire"
+# a HELLO, and a HELLO followed by a forged AUTH
+printf '\001\000\000\000\044\000\000\000\001\000\000\000%032d' 0 >"$work/seeds-wire/hello"
+{ cat "$work/seeds-wire/hello"; printf '\003\000\000\000\040\000\000\000%032d' 0; } >"$work/seeds-wire/auth"
 for f in "$corpus"/*.zst; do
 	[ -e "$f" ] || continue
 	n=$(basename "$f" .xlstream.zst)
 	zstd -dcq "$f" | head -c 65536 >"$work/seeds-stream/$n" || true
 	"$build/fuzz-encode-seed" <"$work/seeds-stream/$n" >"$work/seeds-decoder/$n"
 done
-for t in stream decoder; do
+for t in stream decoder wire; do
 	mkdir -p "$work/corpus-$t"
 	echo "fuzz: $t for ${seconds}s"
 	(cd "$work" && "$build/fuzz-$t" -max_total_time="$seconds" \
 		-max_len=70000 -print_final_stats=1 \
-		"corpus-$t" "seeds-$t" 2>&1 | grep -E '^(#|stat::number_of_executed_runs|==|SUMMARY)' | tail -n 4)
+		"corpus-$t" "seeds-$t" 2>&1 | grep -E '^#[0-9]+.*DONE|^==|SUMMARY' | tail -n 4)
 done

@@ -85,7 +85,7 @@ export_files() {
 	fi
 	tar -C "$OUT" --no-overwrite-dir -xf "$work/export.img"
 	echo "lab: exported files in $OUT:"
-	find "$OUT" -type f -newer "$work/job.cpio" -printf '  %10s  %P\n' | sort -k2
+	find "$OUT" -type f -printf '  %10s  %P\n' | sort -k2
 }
 
 if [ "$cmd" = shell ]; then
@@ -136,5 +136,5 @@ for s in "$@"; do
 		;;
 	esac
 done
-grep -E '\(XEN\).*(Panic|FATAL)|Kernel panic' "$log" | head -n 5 | sed 's/^/lab: /'
+grep -E '\(XEN\).*(Panic|FATAL)|Kernel panic' "$log" | head -n 5 | sed 's/^/lab: /' || true
 [ $ok = 1 ]

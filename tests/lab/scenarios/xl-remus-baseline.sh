@@ -85,11 +85,13 @@ kill -9 "$xlpid" $helper
 wait_for 120 failed_over || fail "the backup did not take over within 120 s"
 t_failover=$(since "$t0")
 cp /var/log/xen/console/* "$EXPORT/"
-wait_for 60 test -n "$(backup_tick)" ||
-	fail "the backup does not answer on its heartbeat port"
-b_first=$(backup_tick)
+# sets $tick: the backup's counter, if it answers
+read_tick() { tick=$(backup_tick) && [ -n "$tick" ]; }
+advanced() { read_tick && [ "$tick" -gt "$b_first" ]; }
+wait_for 60 read_tick || fail "the backup does not answer on its heartbeat port"
+b_first=$tick
 elapsed=$(since "$t0" | cut -d. -f1)
-wait_for 30 test "$(backup_tick)" -gt "$b_first" ||
+wait_for 30 advanced ||
 	fail "the backup's counter does not advance (stuck at $b_first)"
 bytes=$(cat /run/remus.bytes 2>/dev/null || echo 0)
 timing "failover seconds=$t_failover primary_last_tick=$p_tick backup_first_tick=$b_first stream_bytes=$bytes"

@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * libFuzzer: what a backup reads from an unauthenticated peer. The input is
+ * the peer's bytes: the backup's side of the handshake runs on them, then
+ * the frame parser takes the rest.
+ */
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <unistd.h>
+
+#include "libxrepl.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static const uint8_t key[XREPL_KEY_LEN] = { 7 };
+	static struct xrepl_ctx *ctx;
+	static int null_fd;
+	struct xrepl_frame f;
+	struct xrepl_wire *w;
+	size_t pos = 0, used;
+	int fds[2];
+
+	if (!ctx) {
+		ctx = xrepl_new();
+		xrepl_set_log_priority(ctx, 0);
+		null_fd = open("/dev/null", O_WRONLY);
+	}
+	if (size > 60000 || pipe(fds) < 0)
+		return 0;
+	if (write(fds[1], data, size) != (ssize_t)size) {
+		close(fds[0]);
+		close(fds[1]);
+		return 0;
+	}
+	close(fds[1]);
+	w = xrepl_wire_new(ctx, fds[0], null_fd, key);
+	xrepl_wire_accept(w, 1000);
+	xrepl_wire_free(w);
+	close(fds[0]);
+
+	w = xrepl_wire_new(ctx, -1, -1, key);
+	while (pos < size && xrepl_wire_parse(w, data + pos, size - pos, &used, &f) >= 0 && used)
+		pos += used;
+	xrepl_wire_free(w);
+	return 0;
+}

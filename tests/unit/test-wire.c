@@ -1,0 +1,274 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* The wire protocol: mutual authentication, framing, hostile peers. */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "libxrepl.h"
+
+static const uint8_t key_a[XREPL_KEY_LEN] = { 1, 2, 3 };
+static const uint8_t key_b[XREPL_KEY_LEN] = { 1, 2, 4 };
+
+struct side {
+	struct xrepl_ctx *ctx;
+	struct xrepl_wire *w;
+	int fd;
+	int r;
+	char msg[256];
+};
+
+static void *backup_thread(void *arg)
+{
+	struct side *b = arg;
+
+	b->r = xrepl_wire_accept(b->w, 2000);
+	snprintf(b->msg, sizeof(b->msg), "%s", xrepl_wire_strerror(b->w));
+	return NULL;
+}
+
+static void open_pair(struct side *p, struct side *b, const uint8_t *kp,
+		      const uint8_t *kb)
+{
+	int sv[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	p->ctx = xrepl_new();
+	b->ctx = xrepl_new();
+	xrepl_set_log_priority(p->ctx, 0);
+	xrepl_set_log_priority(b->ctx, 0);
+	p->fd = sv[0];
+	b->fd = sv[1];
+	p->w = xrepl_wire_new(p->ctx, sv[0], sv[0], kp);
+	b->w = xrepl_wire_new(b->ctx, sv[1], sv[1], kb);
+}
+
+static void close_side(struct side *s)
+{
+	xrepl_wire_free(s->w);
+	xrepl_unref(s->ctx);
+	close(s->fd);
+}
+
+static void handshake(struct side *p, struct side *b)
+{
+	pthread_t t;
+
+	pthread_create(&t, NULL, backup_thread, b);
+	p->r = xrepl_wire_connect(p->w, 2000);
+	snprintf(p->msg, sizeof(p->msg), "%s", xrepl_wire_strerror(p->w));
+	pthread_join(t, NULL);
+}
+
+static void same_key_authenticates_and_frames_flow(void **state)
+{
+	struct side p, b;
+	struct xrepl_frame f;
+	uint8_t big[100000];
+	uint64_t epoch = 7;
+
+	open_pair(&p, &b, key_a, key_a);
+	handshake(&p, &b);
+	assert_int_equal(p.r, 0);
+	assert_int_equal(b.r, 0);
+
+	memset(big, 0x42, sizeof(big));
+	assert_int_equal(xrepl_wire_send(p.w, XREPL_FRAME_STREAM, big, sizeof(big)), 0);
+	assert_int_equal(xrepl_wire_send(p.w, XREPL_FRAME_EPOCH_END, &epoch, 8), 0);
+	assert_int_equal(xrepl_wire_recv(b.w, &f, 1000), 1);
+	assert_int_equal(f.type, XREPL_FRAME_STREAM);
+	assert_int_equal(f.len, sizeof(big));
+	assert_memory_equal(f.payload, big, sizeof(big));
+	assert_int_equal(xrepl_wire_recv(b.w, &f, 1000), 1);
+	assert_int_equal(f.type, XREPL_FRAME_EPOCH_END);
+	assert_memory_equal(f.payload, &epoch, 8);
+	assert_int_equal(xrepl_wire_send(b.w, XREPL_FRAME_ACK, &epoch, 8), 0);
+	assert_int_equal(xrepl_wire_recv(p.w, &f, 1000), 1);
+	assert_int_equal(f.type, XREPL_FRAME_ACK);
+	close_side(&p);
+	close_side(&b);
+}
+
+static void wrong_key_is_refused_both_ways(void **state)
+{
+	struct side p, b;
+
+	open_pair(&p, &b, key_a, key_b);
+	handshake(&p, &b);
+	/* the primary finds out first: the backup's proof does not verify */
+	assert_int_equal(p.r, -EACCES);
+	assert_non_null(strstr(p.msg, "authentication failed"));
+	assert_int_equal(b.r, -ECONNREFUSED);
+	assert_non_null(strstr(b.msg, "the peer refused"));
+	close_side(&p);
+	close_side(&b);
+}
+
+/* A primary that skips the key proof: sends AUTH with a wrong MAC. */
+static void forged_auth_is_refused(void **state)
+{
+	struct side p, b;
+	struct xrepl_frame f;
+	uint8_t hello[36] = { 1 }, auth[32] = { 0 };
+	pthread_t t;
+
+	open_pair(&p, &b, key_a, key_a);
+	pthread_create(&t, NULL, backup_thread, &b);
+	assert_int_equal(xrepl_wire_send(p.w, XREPL_FRAME_HELLO, hello, 36), 0);
+	assert_int_equal(xrepl_wire_recv(p.w, &f, 1000), 1);
+	assert_int_equal(f.type, XREPL_FRAME_CHALLENGE);
+	assert_int_equal(xrepl_wire_send(p.w, XREPL_FRAME_AUTH, auth, 32), 0);
+	assert_int_equal(xrepl_wire_recv(p.w, &f, 1000), 1);
+	assert_int_equal(f.type, XREPL_FRAME_BYE);
+	pthread_join(t, NULL);
+	assert_int_equal(b.r, -EACCES);
+	assert_non_null(strstr(b.msg, "the primary does not hold our key"));
+	close_side(&p);
+	close_side(&b);
+}
+
+static void garbage_is_refused_with_a_reason(void **state)
+{
+	static const char garbage[] = "GET / HTTP/1.1\r\n\r\n";
+	struct side p, b;
+	pthread_t t;
+
+	open_pair(&p, &b, key_a, key_a);
+	pthread_create(&t, NULL, backup_thread, &b);
+	assert_int_equal(write(p.fd, garbage, sizeof(garbage) - 1),
+			 (ssize_t)sizeof(garbage) - 1);
+	pthread_join(t, NULL);
+	assert_int_equal(b.r, -EPROTO);
+	assert_non_null(strstr(b.msg, "unknown frame type 71"));
+	close_side(&p);
+	close_side(&b);
+}
+
+static void frames_are_bounds_checked(void **state)
+{
+	static const struct {
+		uint8_t hdr[8];
+		const char *text;
+	} bad[] = {
+		{ { 0x63, 0, 0, 0, 0, 0, 0, 0 }, "unknown frame type 99" },
+		{ { XREPL_FRAME_ACK, 1, 0, 0, 8, 0, 0, 0 }, "reserved bytes" },
+		{ { XREPL_FRAME_ACK, 0, 0, 0, 9, 0, 0, 0 }, "ACK frame of 9 bytes (want 8)" },
+		{ { XREPL_FRAME_STREAM, 0, 0, 0, 1, 0, 0x20, 0 }, "STREAM frame of 2097153 bytes (at most 2097152)" },
+		{ { XREPL_FRAME_HELLO, 0, 0, 0, 0xff, 0xff, 0xff, 0xff }, "HELLO frame of 4294967295 bytes" },
+	};
+	struct xrepl_ctx *ctx = xrepl_new();
+	struct xrepl_frame f;
+	struct xrepl_wire *w;
+	size_t i, used;
+
+	xrepl_set_log_priority(ctx, 0);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		w = xrepl_wire_new(ctx, -1, -1, key_a);
+		assert_int_equal(xrepl_wire_parse(w, bad[i].hdr, 8, &used, &f), -EPROTO);
+		if (!strstr(xrepl_wire_strerror(w), bad[i].text))
+			fail_msg("\"%s\" lacks \"%s\"", xrepl_wire_strerror(w), bad[i].text);
+		xrepl_wire_free(w);
+	}
+	xrepl_unref(ctx);
+}
+
+static void parse_in_any_chunks(void **state)
+{
+	uint8_t bytes[8 + 8 + 8 + 3] = { XREPL_FRAME_ACK, 0, 0, 0, 8, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0,
+					 XREPL_FRAME_BYE, 0, 0, 0, 3, 0, 0, 0, 'b', 'y', 'e' };
+	struct xrepl_ctx *ctx = xrepl_new();
+	struct xrepl_wire *w = xrepl_wire_new(ctx, -1, -1, key_a);
+	struct xrepl_frame f;
+	size_t pos = 0, used;
+	unsigned int types[2], n = 0;
+	int r;
+
+	/* one byte at a time */
+	while (pos < sizeof(bytes)) {
+		r = xrepl_wire_parse(w, bytes + pos, 1, &used, &f);
+		assert_true(r >= 0);
+		assert_int_equal(used, 1);
+		pos++;
+		if (r)
+			types[n++] = f.type;
+	}
+	assert_int_equal(n, 2);
+	assert_int_equal(types[0], XREPL_FRAME_ACK);
+	assert_int_equal(types[1], XREPL_FRAME_BYE);
+	assert_memory_equal(f.payload, "bye", 3);
+	xrepl_wire_free(w);
+	xrepl_unref(ctx);
+}
+
+static void silence_times_out(void **state)
+{
+	struct side p, b;
+	struct xrepl_frame f;
+
+	open_pair(&p, &b, key_a, key_a);
+	assert_int_equal(xrepl_wire_recv(b.w, &f, 100), -ETIMEDOUT);
+	close(p.fd);
+	p.fd = -1;
+	assert_int_equal(xrepl_wire_recv(b.w, &f, 1000), -EPIPE);
+	assert_non_null(strstr(xrepl_wire_strerror(b.w), "connection to the peer lost"));
+	xrepl_wire_free(p.w);
+	xrepl_unref(p.ctx);
+	close_side(&b);
+}
+
+static void key_files(void **state)
+{
+	char dir[] = "/tmp/xrepl-key-XXXXXX", path[64], bad[64];
+	uint8_t key[XREPL_KEY_LEN], back[XREPL_KEY_LEN];
+	struct xrepl_ctx *ctx = xrepl_new();
+	struct stat st;
+	FILE *f;
+
+	xrepl_set_log_priority(ctx, 0);
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/k", dir);
+	snprintf(bad, sizeof(bad), "%s/bad", dir);
+	assert_int_equal(xrepl_key_generate(key), 0);
+	assert_int_equal(xrepl_key_save(ctx, path, key), 0);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(st.st_size, 65);
+	/* never overwritten */
+	assert_int_equal(xrepl_key_save(ctx, path, key), -EEXIST);
+	assert_int_equal(xrepl_key_load(ctx, path, back), 0);
+	assert_memory_equal(key, back, XREPL_KEY_LEN);
+	f = fopen(bad, "w");
+	fputs("not a key\n", f);
+	fclose(f);
+	assert_int_equal(xrepl_key_load(ctx, bad, back), -EINVAL);
+	assert_int_equal(xrepl_key_load(ctx, "/nonexistent/key", back), -ENOENT);
+	unlink(path);
+	unlink(bad);
+	rmdir(dir);
+	xrepl_unref(ctx);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(same_key_authenticates_and_frames_flow),
+		cmocka_unit_test(wrong_key_is_refused_both_ways),
+		cmocka_unit_test(forged_auth_is_refused),
+		cmocka_unit_test(garbage_is_refused_with_a_reason),
+		cmocka_unit_test(frames_are_bounds_checked),
+		cmocka_unit_test(parse_in_any_chunks),
+		cmocka_unit_test(silence_times_out),
+		cmocka_unit_test(key_files),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
