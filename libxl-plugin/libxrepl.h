@@ -201,12 +201,12 @@ enum xrepl_frame_type {
 	XREPL_FRAME_CHALLENGE,
 	XREPL_FRAME_AUTH,
 	XREPL_FRAME_ACCEPT,
-	XREPL_FRAME_CONFIG,    /* the domain's config, libxl JSON */
-	XREPL_FRAME_STREAM,    /* codec frames */
+	XREPL_FRAME_CONFIG, /* the domain's config, libxl JSON */
+	XREPL_FRAME_STREAM, /* codec frames */
 	XREPL_FRAME_EPOCH_END, /* u64: checkpoint N is wholly sent */
-	XREPL_FRAME_ACK,       /* u64: checkpoint N is wholly held */
+	XREPL_FRAME_ACK, /* u64: checkpoint N is wholly held */
 	XREPL_FRAME_HEARTBEAT, /* u64: sender's clock, ms */
-	XREPL_FRAME_BYE,       /* text: why the sender stops */
+	XREPL_FRAME_BYE, /* text: why the sender stops */
 };
 
 #define XREPL_WIRE_STREAM_MAX (2u << 20)

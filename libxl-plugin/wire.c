@@ -115,7 +115,8 @@ XREPL_EXPORT int xrepl_key_save(struct xrepl_ctx *ctx, const char *path,
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		r = -errno;
-		err(ctx, "cannot create key file %s: %s", path, strerror(errno));
+		err(ctx, "cannot create key file %s: %s", path,
+		    strerror(errno));
 		return r;
 	}
 	if (write(fd, hex, 2 * XREPL_KEY_LEN + 1) != 2 * XREPL_KEY_LEN + 1) {
@@ -154,14 +155,15 @@ XREPL_EXPORT int xrepl_key_load(struct xrepl_ctx *ctx, const char *path,
 		return -errno;
 	}
 	if (fstat(fd, &st) == 0 && st.st_mode & 077)
-		warn(ctx, "key file %s is readable by others (mode %03o)",
-		     path, st.st_mode & 0777);
+		warn(ctx, "key file %s is readable by others (mode %03o)", path,
+		     st.st_mode & 0777);
 	n = read(fd, hex, sizeof(hex));
 	close(fd);
 	if (n < 2 * XREPL_KEY_LEN ||
 	    (n > 2 * XREPL_KEY_LEN && hex[2 * XREPL_KEY_LEN] != '\n') ||
 	    n > 2 * XREPL_KEY_LEN + 1) {
-		err(ctx, "key file %s: want %d hex digits and a newline (xrepl genkey writes one)",
+		err(ctx,
+		    "key file %s: want %d hex digits and a newline (xrepl genkey writes one)",
 		    path, 2 * XREPL_KEY_LEN);
 		return -EINVAL;
 	}
@@ -180,9 +182,9 @@ XREPL_EXPORT int xrepl_key_load(struct xrepl_ctx *ctx, const char *path,
 
 /* ------------------------------------------------------------ frames */
 
-XREPL_EXPORT struct xrepl_wire *
-xrepl_wire_new(struct xrepl_ctx *ctx, int in, int out,
-	       const uint8_t key[XREPL_KEY_LEN])
+XREPL_EXPORT struct xrepl_wire *xrepl_wire_new(struct xrepl_ctx *ctx, int in,
+					       int out,
+					       const uint8_t key[XREPL_KEY_LEN])
 {
 	struct xrepl_wire *w = calloc(1, sizeof(*w));
 
@@ -215,8 +217,8 @@ XREPL_EXPORT const char *xrepl_wire_strerror(const struct xrepl_wire *w)
 	return w->msg;
 }
 
-XREPL_EXPORT void xrepl_wire_counters(const struct xrepl_wire *w,
-				      uint64_t *in, uint64_t *out)
+XREPL_EXPORT void xrepl_wire_counters(const struct xrepl_wire *w, uint64_t *in,
+				      uint64_t *out)
 {
 	*in = w->bytes_in;
 	*out = w->bytes_out;
@@ -279,15 +281,25 @@ static int check_header(struct xrepl_wire *w)
 	memcpy(&len, w->hdr + 4, 4);
 	len = le32toh(len);
 	if (type >= sizeof(type_max) / sizeof(type_max[0]) || !type_names[type])
-		return wire_error(w, -EPROTO, "protocol error at byte %llu: unknown frame type %u",
-				  (unsigned long long)w->bytes_in - WIRE_HDR, type);
+		return wire_error(
+			w, -EPROTO,
+			"protocol error at byte %llu: unknown frame type %u",
+			(unsigned long long)w->bytes_in - WIRE_HDR, type);
 	if (w->hdr[1] || w->hdr[2] || w->hdr[3])
-		return wire_error(w, -EPROTO, "protocol error at byte %llu: %s frame with reserved bytes set",
-				  (unsigned long long)w->bytes_in - WIRE_HDR, type_names[type]);
-	if (len > type_max[type] || (fixed_length(type) && len != type_max[type]))
-		return wire_error(w, -EPROTO, "protocol error at byte %llu: %s frame of %u bytes (%s %u)",
-				  (unsigned long long)w->bytes_in - WIRE_HDR, type_names[type], len,
-				  fixed_length(type) ? "want" : "at most", type_max[type]);
+		return wire_error(
+			w, -EPROTO,
+			"protocol error at byte %llu: %s frame with reserved bytes set",
+			(unsigned long long)w->bytes_in - WIRE_HDR,
+			type_names[type]);
+	if (len > type_max[type] ||
+	    (fixed_length(type) && len != type_max[type]))
+		return wire_error(
+			w, -EPROTO,
+			"protocol error at byte %llu: %s frame of %u bytes (%s %u)",
+			(unsigned long long)w->bytes_in - WIRE_HDR,
+			type_names[type], len,
+			fixed_length(type) ? "want" : "at most",
+			type_max[type]);
 	w->len = len;
 	return 0;
 }
@@ -357,14 +369,16 @@ XREPL_EXPORT int xrepl_wire_recv(struct xrepl_wire *w,
 	for (;;) {
 		if (w->in_pos < w->in_len) {
 			r = xrepl_wire_parse(w, w->inbuf + w->in_pos,
-					     w->in_len - w->in_pos, &used, frame);
+					     w->in_len - w->in_pos, &used,
+					     frame);
 			w->in_pos += used;
 			if (r)
 				return r;
 		}
 		wait = timeout_ms < 0 ? -1 : (int)(deadline - now_ms());
 		if (timeout_ms >= 0 && wait <= 0)
-			return wire_error(w, -ETIMEDOUT, "the peer sent nothing for %d ms",
+			return wire_error(w, -ETIMEDOUT,
+					  "the peer sent nothing for %d ms",
 					  timeout_ms);
 		r = poll(&pfd, 1, wait);
 		if (r < 0 && errno == EINTR)
@@ -427,8 +441,10 @@ static int expect(struct xrepl_wire *w, struct xrepl_frame *f,
 		return 0;
 	memcpy(&version, f->payload, 4);
 	if (le32toh(version) != WIRE_VERSION)
-		return wire_error(w, -EPROTO, "handshake: the peer speaks protocol version %u, we speak %u",
-				  le32toh(version), WIRE_VERSION);
+		return wire_error(
+			w, -EPROTO,
+			"handshake: the peer speaks protocol version %u, we speak %u",
+			le32toh(version), WIRE_VERSION);
 	return 0;
 }
 
@@ -457,7 +473,11 @@ XREPL_EXPORT int xrepl_wire_connect(struct xrepl_wire *w, int timeout_ms)
 	memcpy(nonce_b, f.payload + 4, NONCE_LEN);
 	mac(w->key, "xrepl backup", hello + 4, nonce_b, want);
 	if (CRYPTO_memcmp(want, f.payload + 4 + NONCE_LEN, MAC_LEN))
-		return refuse(w, wire_error(w, -EACCES, "the backup does not hold our key: authentication failed"));
+		return refuse(
+			w,
+			wire_error(
+				w, -EACCES,
+				"the backup does not hold our key: authentication failed"));
 	mac(w->key, "xrepl primary", nonce_b, hello + 4, auth);
 	r = xrepl_wire_send(w, XREPL_FRAME_AUTH, auth, sizeof(auth));
 	if (r < 0)
@@ -490,6 +510,10 @@ XREPL_EXPORT int xrepl_wire_accept(struct xrepl_wire *w, int timeout_ms)
 		return r == -EPROTO ? refuse(w, r) : r;
 	mac(w->key, "xrepl primary", challenge + 4, nonce_p, want);
 	if (CRYPTO_memcmp(want, f.payload, MAC_LEN))
-		return refuse(w, wire_error(w, -EACCES, "the primary does not hold our key: authentication failed"));
+		return refuse(
+			w,
+			wire_error(
+				w, -EACCES,
+				"the primary does not hold our key: authentication failed"));
 	return xrepl_wire_send(w, XREPL_FRAME_ACCEPT, NULL, 0);
 }

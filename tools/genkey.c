@@ -10,7 +10,8 @@ int genkey_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 	uint8_t key[XREPL_KEY_LEN];
 	int r;
 
-	if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+	if (argc == 2 &&
+	    (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
 		printf("Usage: %s genkey FILE\n\n"
 		       "Write a new random pre-shared key to FILE (created with mode 0600;\n"
 		       "an existing file is never overwritten). Copy it to the backup host\n"

@@ -15,7 +15,8 @@ static const struct {
 } subcommands[] = {
 	{ "bench", bench_main,
 	  "Measure the page-delta codec on captured streams" },
-	{ "genkey", genkey_main, "Write a new pre-shared key file for a primary and its backup" },
+	{ "genkey", genkey_main,
+	  "Write a new pre-shared key file for a primary and its backup" },
 	{ "version", version_main,
 	  "Show the xrepl and Xen hypervisor versions" },
 };

@@ -42,7 +42,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	close(fds[0]);
 
 	w = xrepl_wire_new(ctx, -1, -1, key);
-	while (pos < size && xrepl_wire_parse(w, data + pos, size - pos, &used, &f) >= 0 && used)
+	while (pos < size &&
+	       xrepl_wire_parse(w, data + pos, size - pos, &used, &f) >= 0 &&
+	       used)
 		pos += used;
 	xrepl_wire_free(w);
 	return 0;

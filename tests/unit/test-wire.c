@@ -82,8 +82,10 @@ static void same_key_authenticates_and_frames_flow(void **state)
 	assert_int_equal(b.r, 0);
 
 	memset(big, 0x42, sizeof(big));
-	assert_int_equal(xrepl_wire_send(p.w, XREPL_FRAME_STREAM, big, sizeof(big)), 0);
-	assert_int_equal(xrepl_wire_send(p.w, XREPL_FRAME_EPOCH_END, &epoch, 8), 0);
+	assert_int_equal(
+		xrepl_wire_send(p.w, XREPL_FRAME_STREAM, big, sizeof(big)), 0);
+	assert_int_equal(xrepl_wire_send(p.w, XREPL_FRAME_EPOCH_END, &epoch, 8),
+			 0);
 	assert_int_equal(xrepl_wire_recv(b.w, &f, 1000), 1);
 	assert_int_equal(f.type, XREPL_FRAME_STREAM);
 	assert_int_equal(f.len, sizeof(big));
@@ -161,9 +163,12 @@ static void frames_are_bounds_checked(void **state)
 	} bad[] = {
 		{ { 0x63, 0, 0, 0, 0, 0, 0, 0 }, "unknown frame type 99" },
 		{ { XREPL_FRAME_ACK, 1, 0, 0, 8, 0, 0, 0 }, "reserved bytes" },
-		{ { XREPL_FRAME_ACK, 0, 0, 0, 9, 0, 0, 0 }, "ACK frame of 9 bytes (want 8)" },
-		{ { XREPL_FRAME_STREAM, 0, 0, 0, 1, 0, 0x20, 0 }, "STREAM frame of 2097153 bytes (at most 2097152)" },
-		{ { XREPL_FRAME_HELLO, 0, 0, 0, 0xff, 0xff, 0xff, 0xff }, "HELLO frame of 4294967295 bytes" },
+		{ { XREPL_FRAME_ACK, 0, 0, 0, 9, 0, 0, 0 },
+		  "ACK frame of 9 bytes (want 8)" },
+		{ { XREPL_FRAME_STREAM, 0, 0, 0, 1, 0, 0x20, 0 },
+		  "STREAM frame of 2097153 bytes (at most 2097152)" },
+		{ { XREPL_FRAME_HELLO, 0, 0, 0, 0xff, 0xff, 0xff, 0xff },
+		  "HELLO frame of 4294967295 bytes" },
 	};
 	struct xrepl_ctx *ctx = xrepl_new();
 	struct xrepl_frame f;
@@ -173,9 +178,11 @@ static void frames_are_bounds_checked(void **state)
 	xrepl_set_log_priority(ctx, 0);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		w = xrepl_wire_new(ctx, -1, -1, key_a);
-		assert_int_equal(xrepl_wire_parse(w, bad[i].hdr, 8, &used, &f), -EPROTO);
+		assert_int_equal(xrepl_wire_parse(w, bad[i].hdr, 8, &used, &f),
+				 -EPROTO);
 		if (!strstr(xrepl_wire_strerror(w), bad[i].text))
-			fail_msg("\"%s\" lacks \"%s\"", xrepl_wire_strerror(w), bad[i].text);
+			fail_msg("\"%s\" lacks \"%s\"", xrepl_wire_strerror(w),
+				 bad[i].text);
 		xrepl_wire_free(w);
 	}
 	xrepl_unref(ctx);
@@ -183,8 +190,33 @@ static void frames_are_bounds_checked(void **state)
 
 static void parse_in_any_chunks(void **state)
 {
-	uint8_t bytes[8 + 8 + 8 + 3] = { XREPL_FRAME_ACK, 0, 0, 0, 8, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0,
-					 XREPL_FRAME_BYE, 0, 0, 0, 3, 0, 0, 0, 'b', 'y', 'e' };
+	uint8_t bytes[8 + 8 + 8 + 3] = { XREPL_FRAME_ACK,
+					 0,
+					 0,
+					 0,
+					 8,
+					 0,
+					 0,
+					 0,
+					 9,
+					 0,
+					 0,
+					 0,
+					 0,
+					 0,
+					 0,
+					 0,
+					 XREPL_FRAME_BYE,
+					 0,
+					 0,
+					 0,
+					 3,
+					 0,
+					 0,
+					 0,
+					 'b',
+					 'y',
+					 'e' };
 	struct xrepl_ctx *ctx = xrepl_new();
 	struct xrepl_wire *w = xrepl_wire_new(ctx, -1, -1, key_a);
 	struct xrepl_frame f;
@@ -219,7 +251,8 @@ static void silence_times_out(void **state)
 	close(p.fd);
 	p.fd = -1;
 	assert_int_equal(xrepl_wire_recv(b.w, &f, 1000), -EPIPE);
-	assert_non_null(strstr(xrepl_wire_strerror(b.w), "connection to the peer lost"));
+	assert_non_null(strstr(xrepl_wire_strerror(b.w),
+			       "connection to the peer lost"));
 	xrepl_wire_free(p.w);
 	xrepl_unref(p.ctx);
 	close_side(&b);
@@ -250,7 +283,8 @@ static void key_files(void **state)
 	fputs("not a key\n", f);
 	fclose(f);
 	assert_int_equal(xrepl_key_load(ctx, bad, back), -EINVAL);
-	assert_int_equal(xrepl_key_load(ctx, "/nonexistent/key", back), -ENOENT);
+	assert_int_equal(xrepl_key_load(ctx, "/nonexistent/key", back),
+			 -ENOENT);
 	unlink(path);
 	unlink(bad);
 	rmdir(dir);
