@@ -35,6 +35,20 @@ else
 		grep -q 'not a Xen control domain: /proc/xen/privcmd is missing' "$out"
 fi
 
+key=$(mktemp -u)
+"$xrepl" genkey "$key" >"$out" 2>&1
+check "genkey writes a key file" test -s "$key"
+check "the key file is mode 0600" test "$(stat -c %a "$key")" = 600
+check "the key is 64 hex digits" grep -qxE '[0-9a-f]{64}' "$key"
+"$xrepl" genkey "$key" >"$out" 2>&1
+check "genkey never overwrites" test $? = 1
+check "genkey names the existing file" grep -q "cannot create key file $key: File exists" "$out"
+rm -f "$key"
+
+"$xrepl" bench codec /nonexistent.xlstream >"$out" 2>&1
+check "bench on a missing file exits 1" test $? = 1
+check "bench names the missing file" grep -q '/nonexistent.xlstream: No such file' "$out"
+
 check "man page renders without warnings" \
 	sh -c "! MANWIDTH=80 man --warnings -l '$srcdir/tools/man/xrepl.8' 2>&1 >/dev/null | grep ."
 tap_done

@@ -422,14 +422,14 @@ static void print_human(const struct result *r)
 	printf("  roundtrip %s\n", r->roundtrip_ok ? "ok" : "FAILED");
 }
 
-static void print_json(const struct result *r, int last)
+static void print_json(const struct result *r, const char *sep)
 {
 	uint64_t raw_after = r->all.stream_bytes - r->first.stream_bytes;
 	uint64_t wire_after = r->all.wire_bytes - r->first.wire_bytes;
 	int k;
 
-	printf("  {\"file\": \"%s\", \"checkpoints\": %u, \"complete\": %s, ",
-	       r->file, r->checkpoints, r->truncated[0] ? "false" : "true");
+	printf("%s  {\"file\": \"%s\", \"checkpoints\": %u, \"complete\": %s, ",
+	       sep, r->file, r->checkpoints, r->truncated[0] ? "false" : "true");
 	printf("\"raw_bytes\": %llu, \"wire_bytes\": %llu, \"ratio\": %.3f, ",
 	       (unsigned long long)r->all.stream_bytes,
 	       (unsigned long long)r->all.wire_bytes,
@@ -447,10 +447,10 @@ static void print_json(const struct result *r, int last)
 	for (k = 0; k < XREPL_PAGE_KINDS; k++)
 		printf("%s\"%s\": %llu", k ? ", " : "", xrepl_page_kind_name(k),
 		       (unsigned long long)r->all.pages[k]);
-	printf("}, \"overflows\": %llu, \"cache_hit_rate\": %.4f, \"frames\": %llu, \"roundtrip_ok\": %s}%s\n",
+	printf("}, \"overflows\": %llu, \"cache_hit_rate\": %.4f, \"frames\": %llu, \"roundtrip_ok\": %s}",
 	       (unsigned long long)r->all.overflows, hit_rate(&r->all) / 100,
 	       (unsigned long long)r->all.frames,
-	       r->roundtrip_ok ? "true" : "false", last ? "" : ",");
+	       r->roundtrip_ok ? "true" : "false");
 }
 
 static void usage(FILE *f)
@@ -479,7 +479,7 @@ int bench_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 		.cache_bytes = XREPL_CACHE_BYTES_DEFAULT,
 	};
 	struct result res;
-	int json = 0, c, i, failed = 0;
+	int json = 0, c, i, failed = 0, printed = 0;
 	char *end;
 
 	if (argc < 2 || strcmp(argv[1], "codec")) {
@@ -525,16 +525,19 @@ int bench_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 	if (json)
 		printf("[\n");
 	for (i = optind; i < argc; i++) {
-		if (bench_file(ctx, argv[i], &opts, &res) < 0 ||
-		    !res.roundtrip_ok)
+		/* the reason for a file that cannot be measured is on stderr */
+		if (bench_file(ctx, argv[i], &opts, &res) < 0) {
 			failed = 1;
+			continue;
+		}
+		failed |= !res.roundtrip_ok;
 		if (json)
-			print_json(&res, i == argc - 1);
+			print_json(&res, printed++ ? ",\n" : "");
 		else
 			print_human(&res);
 		fflush(stdout);
 	}
 	if (json)
-		printf("]\n");
+		printf("%s]\n", printed ? "\n" : "");
 	return failed;
 }
