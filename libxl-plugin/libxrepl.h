@@ -241,6 +241,57 @@ void xrepl_wire_counters(const struct xrepl_wire *w, uint64_t *in,
 const char *xrepl_wire_strerror(const struct xrepl_wire *w);
 const char *xrepl_frame_type_name(unsigned int type);
 
+/*
+ * What commits an epoch's side effects: netbuf and blkrepl plug in here.
+ * suspend(N) runs as epoch N's checkpoint starts (its output is held from
+ * here on), commit(N) once the backup has acknowledged checkpoint N,
+ * abandon() when protection stops (release everything held).
+ */
+struct xrepl_epoch_hooks {
+	int (*suspend)(void *data, uint64_t epoch);
+	int (*commit)(void *data, uint64_t epoch);
+	void (*abandon)(void *data);
+	void *data;
+};
+
+struct xrepl_protect_opts {
+	const char *domain;
+	int in; /* the connection to the backup, already open */
+	int out;
+	const uint8_t *key;
+	unsigned int interval_ms;
+	unsigned int timeout_ms; /* heartbeat: silence this long = lost */
+	enum xrepl_compress compress;
+	uint64_t cache_bytes;
+	const char *status_file; /* JSON, rewritten every epoch; or NULL */
+	const struct xrepl_epoch_hooks *hooks;
+	volatile int *stop; /* set (by a signal) to stop cleanly */
+};
+
+/*
+ * Protects a running PVH guest until *stop is set (0) or the backup is lost
+ * (-ENOTCONN; the guest keeps running, the reason is logged).
+ */
+int xrepl_protect(struct xrepl_ctx *ctx, const struct xrepl_protect_opts *o);
+
+struct xrepl_receive_opts {
+	int in; /* the connection from the primary, already open */
+	int out;
+	const uint8_t *key;
+	unsigned int timeout_ms;
+	uint64_t cache_bytes; /* the largest page cache a primary may ask for */
+	const char *run_dir; /* status and pid files: <run_dir>/<domain>.* */
+	volatile int *failover; /* set (by a signal) to fail over now */
+};
+
+/*
+ * Receives a protected guest: the backup domain is built paused from the
+ * complete checkpoints; when the primary is lost (or *failover is set) it
+ * resumes under the guest's own name from the last complete checkpoint.
+ * Returns 0 after a failover or an unprotect, negative on errors.
+ */
+int xrepl_receive(struct xrepl_ctx *ctx, const struct xrepl_receive_opts *o);
+
 #ifdef __cplusplus
 }
 #endif

@@ -19,7 +19,7 @@
 
 #define LIBXL_IDENT "LibxlFmt"
 #define LIBXL_HDR_LEN 16
-#define LIBXL_VERSION 2
+#define LIBXL_STREAM_VERSION 2
 #define LIBXL_OPT_BIG_ENDIAN (1u << 0)
 #define LIBXL_OPT_LEGACY (1u << 1)
 

@@ -255,9 +255,9 @@ static int libxl_header(struct xrepl_stream *s)
 
 	if (memcmp(s->buf, LIBXL_IDENT, 8))
 		return invalid(s, "ident is not \"LibxlFmt\"");
-	if (version != LIBXL_VERSION)
+	if (version != LIBXL_STREAM_VERSION)
 		return invalid(s, "version %u, only %u is supported", version,
-			       LIBXL_VERSION);
+			       LIBXL_STREAM_VERSION);
 	if (options & (LIBXL_OPT_BIG_ENDIAN | LIBXL_OPT_LEGACY))
 		return invalid(s, "options 0x%x (big-endian or legacy)",
 			       options);

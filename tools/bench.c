@@ -429,7 +429,8 @@ static void print_json(const struct result *r, const char *sep)
 	int k;
 
 	printf("%s  {\"file\": \"%s\", \"checkpoints\": %u, \"complete\": %s, ",
-	       sep, r->file, r->checkpoints, r->truncated[0] ? "false" : "true");
+	       sep, r->file, r->checkpoints,
+	       r->truncated[0] ? "false" : "true");
 	printf("\"raw_bytes\": %llu, \"wire_bytes\": %llu, \"ratio\": %.3f, ",
 	       (unsigned long long)r->all.stream_bytes,
 	       (unsigned long long)r->all.wire_bytes,

@@ -6,6 +6,11 @@
 
 extern const char *prog_name;
 
+int failover_main(struct xrepl_ctx *ctx, int argc, char *argv[]);
+int protect_main(struct xrepl_ctx *ctx, int argc, char *argv[]);
+int receive_main(struct xrepl_ctx *ctx, int argc, char *argv[]);
+int status_main(struct xrepl_ctx *ctx, int argc, char *argv[]);
+int unprotect_main(struct xrepl_ctx *ctx, int argc, char *argv[]);
 int bench_main(struct xrepl_ctx *ctx, int argc, char *argv[]);
 int genkey_main(struct xrepl_ctx *ctx, int argc, char *argv[]);
 int version_main(struct xrepl_ctx *ctx, int argc, char *argv[]);

@@ -13,6 +13,15 @@ static const struct {
 	int (*fn)(struct xrepl_ctx *ctx, int argc, char *argv[]);
 	const char *description;
 } subcommands[] = {
+	{ "protect", protect_main,
+	  "Checkpoint a running guest to a backup host" },
+	{ "receive", receive_main,
+	  "Receive protected guests (the backup side)" },
+	{ "status", status_main, "Show protected domains and their figures" },
+	{ "failover", failover_main,
+	  "Resume a backup now from its last checkpoint" },
+	{ "unprotect", unprotect_main,
+	  "Stop protecting a domain, destroy its backup" },
 	{ "bench", bench_main,
 	  "Measure the page-delta codec on captured streams" },
 	{ "genkey", genkey_main,

@@ -60,7 +60,7 @@ static inline void sb_xl_header(struct sb *b, const char *json)
 static inline void sb_libxl_header(struct sb *b)
 {
 	sb_put(b, LIBXL_IDENT, 8);
-	sb_be32(b, LIBXL_VERSION);
+	sb_be32(b, LIBXL_STREAM_VERSION);
 	sb_be32(b, 0);
 }
 

@@ -43,14 +43,19 @@ net_tick() { nc -w 3 "$(guest_ip "$1")" 8 </dev/null 2>/dev/null | tr -dc 0-9; }
 
 # guest_state NAME: xl's state letters (r b p s c d), empty if no such domain
 guest_state() { xl list "$1" 2>/dev/null | awk 'NR == 2 { print $5 }'; }
-# guest_crashed NAME: gone, crashed, or triple-faulted (which Xen turns into
-# a reboot request that nobody acts on while the guest is being saved)
+# guest_crashed NAME|DOMID: gone, crashed, or triple-faulted (which Xen
+# turns into a reboot request that nobody acts on while the guest is being
+# saved). Asked twice, a second apart: `xl list' can miss a domain while
+# another one is being created.
 guest_crashed() {
+	guest_crashed_now "$1" && sleep 1 && guest_crashed_now "$1"
+}
+guest_crashed_now() {
 	local s id
 	s=$(guest_state "$1")
 	[ -z "$s" ] || [ "${s#*c}" != "$s" ] && return 0
-	id=$(xl domid "$1" 2>/dev/null) || return 0
-	xl dmesg | grep -q "d${id}v[0-9]* Triple fault"
+	id=$(xl domid "$1" 2>/dev/null) || id=$1
+	xl dmesg | grep -q " d${id}v[0-9]* Triple fault"
 }
 
 # make_guest_cfg NAME INDEX [EXTRA-LINE...]: a PVH guest with one vif on
@@ -87,4 +92,30 @@ start_guest() {
 		xl destroy "$name" 2>/dev/null
 	done
 	return 1
+}
+
+# json_field KEY FILE: a scalar from one of xrepl's status files
+json_field() { sed -n "s/.*\"$1\": \"\{0,1\}\([^,\"}]*\).*/\1/p" "$2" 2>/dev/null; }
+
+# protect_to_localhost NAME KEYFILE [RECEIVE-KEYFILE]: xrepl protect NAME in
+# the background, with xrepl receive on this host as its transport; sets
+# $ppid. Logs: /run/protect.log, /run/receive.log.
+protect_to_localhost() {
+	XREPL_LOG=info xrepl protect -F -n -d -i "${INTERVAL_MS:-100}" -k "$2" -s '' "$1" \
+		"XREPL_LOG=info exec xrepl receive --stdio -k ${3:-$2} 2>/run/receive.log" \
+		>/run/protect.log 2>&1 &
+	ppid=$!
+}
+
+# wait_acked NAME N SECONDS: until the primary has N acknowledged epochs
+wait_acked() {
+	local status=/run/xrepl/$1.primary.json
+	wait_for "$3" sh -c "[ \"\$(sed -n 's/.*\"acked\": \([0-9]*\).*/\1/p' $status 2>/dev/null)\" -ge $2 ] 2>/dev/null"
+}
+
+show_logs() {
+	echo "--- protect log"
+	tail -n 15 /run/protect.log
+	echo "--- receive log"
+	grep -v 'All records' /run/receive.log | tail -n 15
 }

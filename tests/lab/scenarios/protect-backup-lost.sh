@@ -1,0 +1,36 @@
+# The backup dies mid-protection: the primary notices (connection lost or
+# heartbeat timeout), stops protection, says why, exits non-zero, and the
+# guest keeps running.
+. /lab/lib.sh
+name=pb1
+xrepl genkey /run/xrepl.key || fail "xrepl genkey failed"
+for attempt in 1 2 3 4 5; do
+	start_guest "$name" 6 || fail "guest did not boot"
+	domid=$(xl domid "$name")
+	protect_to_localhost "$name" /run/xrepl.key
+	wait_acked "$name" 20 300 && break
+	show_logs
+	kill -9 "$ppid" 2>/dev/null
+	for d in $(xl list | awk 'NR > 2 { print $1 }'); do xl destroy "$d"; done
+	guest_crashed_now "$domid" || fail "protection stopped before 20 epochs: $(tail -n 1 /run/protect.log)"
+done
+rpid=$(pgrep -f 'xrepl receive --stdio')
+[ -n "$rpid" ] || fail "no xrepl receive process"
+t0=$(now)
+kill -9 $rpid
+wait_for 30 sh -c "! kill -0 $ppid 2>/dev/null" || fail "the primary did not notice within 30 s"
+wait "$ppid"
+rc=$?
+t_noticed=$(since "$t0")
+show_logs
+[ $rc != 0 ] || fail "xrepl protect exited 0 after losing its backup"
+grep -q "backup lost" /run/protect.log || fail "the primary did not say the backup was lost"
+state=$(json_field state "/run/xrepl/$name.primary.json")
+[ "$state" = backup-lost ] || fail "status says '$state', not backup-lost"
+before=$(last_tick "$name")
+wait_for 10 test "$(last_tick "$name")" -gt "$before" || fail "the guest stopped running"
+s=$(guest_state "$name")
+case $s in *p*|*s*) fail "the guest is left paused or suspended ($s)" ;; esac
+wait_for 10 ping -c 1 -W 1 "$(guest_ip "$name")" >/dev/null || fail "the guest does not answer ping"
+timing "backup-lost noticed_seconds=$t_noticed acked=$(json_field acked "/run/xrepl/$name.primary.json")"
+for d in $(xl list | awk 'NR > 2 { print $1 }'); do xl destroy "$d"; done

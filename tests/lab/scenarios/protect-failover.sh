@@ -1,0 +1,75 @@
+# xrepl protect replicating a PVH guest to localhost (xrepl receive over a
+# transport command, as xl remus -s '' does) for at least $EPOCHS
+# acknowledged checkpoints; then the primary dies as the baseline's does
+# (freeze, destroy the guest, kill): the backup must run under the guest's
+# name with its counter continuing from at least the last acknowledged
+# epoch.
+. /lab/lib.sh
+EPOCHS=${EPOCHS:-100}
+INTERVAL_MS=${INTERVAL_MS:-100}
+name=pf1
+status=/run/xrepl/$name.primary.json
+
+field() { json_field "$@"; }
+acked() { field acked "$status"; }
+enough() { [ "${acked:-0}" -ge "$EPOCHS" ] 2>/dev/null; }
+poll_acked() { acked=$(acked); enough; }
+protect_alive() { kill -0 "$ppid" 2>/dev/null; }
+failed_over() {
+	xl list "$name" >/dev/null 2>&1 && ! xl list 2>/dev/null | grep -q -- "$name--incoming"
+}
+
+xrepl genkey /run/xrepl.key || fail "xrepl genkey failed"
+for attempt in 1 2 3 4 5; do
+	start_guest "$name" 4 || fail "guest did not boot"
+	domid=$(xl domid "$name")
+	rm -f "$status"
+	protect_to_localhost "$name" /run/xrepl.key
+	t_start=$(now)
+	rc=1
+	until poll_acked; do
+		protect_alive || { rc=2; break; }
+		guest_crashed "$domid" && { rc=2; break; }
+		[ "$(since "$t_start" | cut -d. -f1)" -ge 400 ] && break
+		sleep 0.5
+	done
+	enough && rc=0
+	[ $rc = 0 ] && break
+	echo "attempt $attempt: protection ended early (rc=$rc), acked=${acked:-0}"
+	show_logs
+	kill -9 "$ppid" 2>/dev/null
+	for d in $(xl list | awk 'NR > 2 { print $1 }'); do xl destroy "$d"; done
+	[ $rc = 1 ] && fail "fewer than $EPOCHS acknowledged checkpoints in 400 s"
+	# crash under TCG: only a fresh guest is worth retrying
+	xl dmesg | grep -q "Triple fault" || fail "protection stopped: $(tail -n 1 /run/protect.log)"
+done
+[ $rc = 0 ] || fail "the guest died under protection in 5 attempts"
+elapsed=$(since "$t_start")
+cp "$status" "$EXPORT/primary-status.json"
+cat "$status"
+timing "xrepl-protect epochs=$(acked) seconds=$elapsed interval_ms=$INTERVAL_MS pause_avg_ms=$(sed -n 's/.*"pause_ms": {"last": [0-9.]*, "avg": \([0-9.]*\), "max": \([0-9.]*\).*/\1 pause_max_ms=\2/p' "$status") ack_avg_ms=$(sed -n 's/.*"ack_latency_ms": {"last": [0-9.]*, "avg": \([0-9.]*\).*/\1/p' "$status") bytes_raw=$(field bytes_raw "$status") bytes_wire=$(field bytes_wire "$status")"
+
+# Failover, as a dying primary host.
+p_acked=$(acked)
+p_tick=$(last_tick "$name")
+kill -STOP "$ppid"
+t0=$(now)
+xl destroy "$name"
+kill -9 "$ppid"
+wait_for 120 failed_over || { show_logs; fail "the backup did not take over within 120 s"; }
+t_failover=$(since "$t0")
+read_tick() { tick=$(net_tick "$name") && [ -n "$tick" ]; }
+advanced() { read_tick && [ "$tick" -gt "$b_first" ]; }
+wait_for 60 read_tick || { show_logs; fail "the backup does not answer on its heartbeat port"; }
+b_first=$tick
+elapsed=$(since "$t0" | cut -d. -f1)
+wait_for 30 advanced || fail "the backup's counter does not advance (stuck at $b_first)"
+cp /run/protect.log /run/receive.log "$EXPORT/"
+timing "failover seconds=$t_failover acked=$p_acked primary_last_tick=$p_tick backup_first_tick=$b_first"
+[ "$b_first" -ge $((p_tick - 2)) ] ||
+	fail "the backup resumed at tick $b_first, primary was at $p_tick"
+[ "$b_first" -le $((p_tick + elapsed + 2)) ] ||
+	fail "the backup's counter ($b_first) is ahead of the primary's ($p_tick + ${elapsed}s)"
+grep -q "failover: $name runs as domain" /run/receive.log ||
+	fail "the receiver did not report the failover"
+xl destroy "$name"

@@ -1,0 +1,22 @@
+# A backup holding another key refuses the primary before any domain
+# exists; the primary says why, exits non-zero, and its guest runs on.
+. /lab/lib.sh
+name=pk1
+xrepl genkey /run/key-a && xrepl genkey /run/key-b || fail "xrepl genkey failed"
+start_guest "$name" 5 || fail "guest did not boot"
+before=$(last_tick "$name")
+protect_to_localhost "$name" /run/key-a /run/key-b
+wait_for 60 sh -c "! kill -0 $ppid 2>/dev/null" || fail "xrepl protect did not give up"
+wait "$ppid"
+rc=$?
+show_logs
+[ $rc != 0 ] || fail "xrepl protect exited 0 against a wrong key"
+grep -q "authentication failed" /run/protect.log ||
+	fail "the primary did not say authentication failed"
+grep -q "the peer refused" /run/receive.log ||
+	fail "the backup did not log the refusal"
+xl list | grep -q -- "$name--incoming" && fail "a backup domain was created"
+[ ! -e "/run/xrepl/$name.primary.pid" ] || fail "the primary left its pid file"
+wait_for 10 test "$(last_tick "$name")" -gt "$before" || fail "the guest stopped running"
+timing "wrong-key refused=yes backup_domain=none"
+xl destroy "$name"

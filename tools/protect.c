@@ -1,0 +1,249 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* xrepl protect: checkpoint a running guest to a backup host. */
+#include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "run_dir.h"
+#include "subcommands.h"
+
+#define DEFAULT_PORT "7800"
+#define DEFAULT_KEY "/etc/xrepl/xrepl.key"
+
+static volatile int stop;
+
+static void on_stop(int sig)
+{
+	stop = 1;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: %s protect [options] DOMAIN BACKUP-HOST[:PORT]\n\n"
+		"Checkpoint a running PVH guest to a backup host running `xrepl receive'.\n\n"
+		"  -i, --interval MS     checkpoint interval (default 100)\n"
+		"      --timeout MS      heartbeat timeout: the backup is lost after this\n"
+		"                        much silence or without an ACK (default 5000)\n"
+		"      --compress MODE   none, lz4, xbzrle or xbzrle+lz4 (default)\n"
+		"      --cache-size MIB  page cache for XBZRLE (default 256)\n"
+		"  -k, --key FILE        pre-shared key (default " DEFAULT_KEY
+		")\n"
+		"  -s, --ssh CMD         reach the backup by running `CMD BACKUP-HOST xrepl\n"
+		"                        receive --stdio' (as xl does); with -s '' the host\n"
+		"                        argument is the whole command\n"
+		"  -n, --no-netbuf       do not buffer network output (needs -F)\n"
+		"  -d, --no-disk         do not replicate disks (needs -F)\n"
+		"  -F, --unsafe          allow -n and -d\n\n"
+		"This version has no network buffering or disk replication yet: it needs\n"
+		"-F -n -d, and the guest's output then leaves before its checkpoint is\n"
+		"acknowledged. Stop with `xrepl unprotect DOMAIN' or SIGTERM.\n",
+		prog_name);
+}
+
+/* HOST, HOST:PORT, [V6ADDR] or [V6ADDR]:PORT */
+static void split_host_port(const char *target, char *host, size_t len,
+			    const char **port)
+{
+	const char *end, *colon = strchr(target, ':');
+
+	*port = DEFAULT_PORT;
+	if (target[0] == '[' && (end = strchr(target, ']'))) {
+		snprintf(host, len, "%.*s", (int)(end - target - 1),
+			 target + 1);
+		if (end[1] == ':')
+			*port = end + 2;
+		return;
+	}
+	if (colon && !strchr(colon + 1, ':')) {
+		snprintf(host, len, "%.*s", (int)(colon - target), target);
+		*port = colon + 1;
+		return;
+	}
+	snprintf(host, len, "%s", target);
+}
+
+static int connect_tcp(const char *target)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *ai;
+	const char *port;
+	char host[256];
+	int fd = -1, r;
+
+	split_host_port(target, host, sizeof(host), &port);
+	r = getaddrinfo(host, port, &hints, &res);
+	if (r) {
+		fprintf(stderr, "%s: cannot resolve %s: %s\n", prog_name, host,
+			gai_strerror(r));
+		return -1;
+	}
+	for (ai = res; ai && fd < 0; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
+		if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+			close(fd);
+			fd = -1;
+		}
+	}
+	freeaddrinfo(res);
+	if (fd < 0)
+		fprintf(stderr, "%s: cannot connect to %s port %s: %s\n",
+			prog_name, host, port, strerror(errno));
+	return fd;
+}
+
+/* Runs the transport command with a socket as its stdin and stdout. */
+static int connect_command(const char *cmd, const char *host, pid_t *pid)
+{
+	char *line;
+	int sv[2];
+
+	if (cmd[0]) {
+		if (asprintf(&line, "exec %s %s xrepl receive --stdio", cmd,
+			     host) < 0)
+			return -1;
+	} else {
+		line = strdup(host);
+	}
+	if (!line || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return -1;
+	*pid = fork();
+	if (*pid == 0) {
+		dup2(sv[1], 0);
+		dup2(sv[1], 1);
+		execl("/bin/sh", "sh", "-c", line, (char *)NULL);
+		_exit(127);
+	}
+	free(line);
+	close(sv[1]);
+	if (*pid < 0) {
+		close(sv[0]);
+		return -1;
+	}
+	return sv[0];
+}
+
+int protect_main(struct xrepl_ctx *ctx, int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "interval", required_argument, NULL, 'i' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "compress", required_argument, NULL, 'c' },
+		{ "cache-size", required_argument, NULL, 'C' },
+		{ "key", required_argument, NULL, 'k' },
+		{ "ssh", required_argument, NULL, 's' },
+		{ "no-netbuf", no_argument, NULL, 'n' },
+		{ "no-disk", no_argument, NULL, 'd' },
+		{ "unsafe", no_argument, NULL, 'F' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	struct xrepl_protect_opts o = {
+		.interval_ms = 100,
+		.timeout_ms = 5000,
+		.compress = XREPL_COMPRESS_XBZRLE_LZ4,
+		.cache_bytes = XREPL_CACHE_BYTES_DEFAULT,
+		.stop = &stop,
+	};
+	const char *key_file = DEFAULT_KEY, *ssh = NULL;
+	int no_net = 0, no_disk = 0, unsafe = 0, c, fd, r, status;
+	uint8_t key[XREPL_KEY_LEN];
+	char status_file[4096];
+	pid_t child = 0;
+
+	while ((c = getopt_long(argc, argv, "i:k:s:ndFh", longopts, NULL)) !=
+	       -1) {
+		switch (c) {
+		case 'i':
+			o.interval_ms = (unsigned int)atoi(optarg);
+			break;
+		case 't':
+			o.timeout_ms = (unsigned int)atoi(optarg);
+			break;
+		case 'c':
+			if (xrepl_compress_parse(optarg, &o.compress) < 0) {
+				fprintf(stderr,
+					"%s: unknown compression `%s' (none, lz4, xbzrle, xbzrle+lz4)\n",
+					prog_name, optarg);
+				return 1;
+			}
+			break;
+		case 'C':
+			o.cache_bytes = strtoull(optarg, NULL, 10) << 20;
+			break;
+		case 'k':
+			key_file = optarg;
+			break;
+		case 's':
+			ssh = optarg;
+			break;
+		case 'n':
+			no_net = 1;
+			break;
+		case 'd':
+			no_disk = 1;
+			break;
+		case 'F':
+			unsafe = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 1;
+		}
+	}
+	if (argc - optind != 2) {
+		usage(stderr);
+		return 1;
+	}
+	if (o.interval_ms < 10 || o.timeout_ms < 200 || !o.cache_bytes) {
+		fprintf(stderr,
+			"%s: --interval must be at least 10 ms, --timeout at least 200 ms, --cache-size positive\n",
+			prog_name);
+		return 1;
+	}
+	if ((no_net || no_disk) && !unsafe) {
+		fprintf(stderr,
+			"%s: -n and -d give up output commit or disk consistency: add -F to mean it\n",
+			prog_name);
+		return 1;
+	}
+	if (!no_net || !no_disk) {
+		fprintf(stderr,
+			"%s: network buffering and disk replication are not available in this version: run with -F -n -d\n",
+			prog_name);
+		return 1;
+	}
+	o.domain = argv[optind];
+	if (xrepl_key_load(ctx, key_file, key) < 0)
+		return 1;
+	o.key = key;
+
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGTERM, on_stop);
+	signal(SIGINT, on_stop);
+	fd = ssh ? connect_command(ssh, argv[optind + 1], &child) :
+		   connect_tcp(argv[optind + 1]);
+	if (fd < 0)
+		return 1;
+	o.in = fd;
+	o.out = fd;
+	run_path(status_file, sizeof(status_file), o.domain, "primary", "json");
+	o.status_file = status_file;
+	if (pid_file_write(o.domain, "primary") < 0)
+		return 1;
+	r = xrepl_protect(ctx, &o);
+	pid_file_remove(o.domain, "primary");
+	close(fd);
+	if (child > 0)
+		waitpid(child, &status, 0);
+	return r < 0;
+}

@@ -1,0 +1,156 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* xrepl receive: the backup side, one-shot on stdio or as a daemon. */
+#include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "run_dir.h"
+#include "subcommands.h"
+
+#define DEFAULT_KEY "/etc/xrepl/xrepl.key"
+
+static volatile int failover;
+
+static void on_failover(int sig)
+{
+	failover = 1;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: %s receive [options] (--stdio | --listen [ADDR:]PORT)\n\n"
+		"Receive protected guests: each is kept as a paused backup domain built\n"
+		"from its complete checkpoints, and resumed under its own name when its\n"
+		"primary is lost (or on `xrepl failover DOMAIN').\n\n"
+		"      --stdio           one primary on standard input and output (as\n"
+		"                        `xrepl protect -s ssh' runs it)\n"
+		"      --listen ADDR:PORT  accept primaries over TCP, one process each\n"
+		"  -k, --key FILE        pre-shared key (default " DEFAULT_KEY
+		")\n"
+		"      --timeout MS      the primary is lost after this much silence\n"
+		"                        (default 5000)\n",
+		prog_name);
+}
+
+static int listen_on(const char *spec)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE };
+	const char *colon = strrchr(spec, ':');
+	char host[256] = "";
+	struct addrinfo *res;
+	int fd, one = 1, r;
+
+	if (colon)
+		snprintf(host, sizeof(host), "%.*s", (int)(colon - spec), spec);
+	r = getaddrinfo(host[0] ? host : NULL, colon ? colon + 1 : spec, &hints,
+			&res);
+	if (r) {
+		fprintf(stderr, "%s: cannot resolve %s: %s\n", prog_name, spec,
+			gai_strerror(r));
+		return -1;
+	}
+	fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC, 0);
+	if (fd >= 0)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) < 0 ||
+	    listen(fd, 8) < 0) {
+		fprintf(stderr, "%s: cannot listen on %s: %s\n", prog_name,
+			spec, strerror(errno));
+		freeaddrinfo(res);
+		return -1;
+	}
+	freeaddrinfo(res);
+	return fd;
+}
+
+int receive_main(struct xrepl_ctx *ctx, int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "stdio", no_argument, NULL, 'S' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "key", required_argument, NULL, 'k' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	struct xrepl_receive_opts o = {
+		.timeout_ms = 5000,
+		.cache_bytes = 4ull << 30,
+		.failover = &failover,
+	};
+	const char *key_file = DEFAULT_KEY, *listen_spec = NULL;
+	uint8_t key[XREPL_KEY_LEN];
+	int use_stdio = 0, c, lfd, fd;
+	pid_t pid;
+
+	while ((c = getopt_long(argc, argv, "k:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'S':
+			use_stdio = 1;
+			break;
+		case 'l':
+			listen_spec = optarg;
+			break;
+		case 'k':
+			key_file = optarg;
+			break;
+		case 't':
+			o.timeout_ms = (unsigned int)atoi(optarg);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 1;
+		}
+	}
+	if (use_stdio == !!listen_spec || optind != argc) {
+		usage(stderr);
+		return 1;
+	}
+	if (xrepl_key_load(ctx, key_file, key) < 0)
+		return 1;
+	o.key = key;
+	o.run_dir = run_dir();
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGUSR1, on_failover);
+	if (use_stdio) {
+		o.in = 0;
+		o.out = 1;
+		return xrepl_receive(ctx, &o) < 0;
+	}
+	lfd = listen_on(listen_spec);
+	if (lfd < 0)
+		return 1;
+	for (;;) {
+		/* libxl in each child needs SIGCHLD: reap here, do not ignore */
+		while (waitpid(-1, NULL, WNOHANG) > 0)
+			;
+		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR)
+				continue;
+			fprintf(stderr, "%s: accept: %s\n", prog_name,
+				strerror(errno));
+			return 1;
+		}
+		pid = fork();
+		if (pid == 0) {
+			close(lfd);
+			o.in = fd;
+			o.out = fd;
+			_exit(xrepl_receive(ctx, &o) < 0);
+		}
+		close(fd);
+	}
+}

@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * /run/xrepl: one pid file and one status file per protected domain and
+ * role (<domain>.primary.pid, <domain>.backup.json...). XREPL_RUN_DIR
+ * overrides the folder.
+ */
+#ifndef XREPL_RUN_DIR_H
+#define XREPL_RUN_DIR_H
+
+#include <sys/types.h>
+
+const char *run_dir(void);
+/* <run_dir>/<domain>.<role>.<ext> into buf */
+void run_path(char *buf, size_t len, const char *domain, const char *role,
+	      const char *ext);
+int pid_file_write(const char *domain, const char *role);
+void pid_file_remove(const char *domain, const char *role);
+/* The live process holding that role, or -ESRCH (message printed). */
+pid_t pid_file_read(const char *domain, const char *role);
+
+#endif
