@@ -48,6 +48,7 @@ struct backup {
 	uint64_t acked;
 	double t_start;
 	char status_file[4096];
+	char pid_file[4096];
 };
 
 static double now_ms(void)
@@ -258,6 +259,22 @@ static enum outcome receive_loop(struct backup *b)
 
 /* ------------------------------------------------------------ setup */
 
+/* xrepl failover DOMAIN finds this process here. */
+static void write_pid_file(struct backup *b)
+{
+	FILE *f;
+
+	snprintf(b->pid_file, sizeof(b->pid_file), "%s/%s.backup.pid",
+		 b->o->run_dir, b->name);
+	f = fopen(b->pid_file, "we");
+	if (!f) {
+		b->pid_file[0] = '\0';
+		return;
+	}
+	fprintf(f, "%d\n", (int)getpid());
+	fclose(f);
+}
+
 static int read_config(struct backup *b)
 {
 	struct xrepl_frame f;
@@ -291,6 +308,7 @@ static int read_config(struct backup *b)
 		mkdir(b->o->run_dir, 0755);
 		snprintf(b->status_file, sizeof(b->status_file),
 			 "%s/%s.backup.json", b->o->run_dir, b->name);
+		write_pid_file(b);
 	}
 	return 0;
 }
@@ -422,6 +440,8 @@ out:
 	}
 	if (b.pipe_r >= 0)
 		close(b.pipe_r);
+	if (b.pid_file[0])
+		unlink(b.pid_file);
 	free(b.pending);
 	xrepl_decoder_free(b.dec);
 	xrepl_wire_free(b.w);

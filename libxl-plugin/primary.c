@@ -505,6 +505,20 @@ static int open_xen(struct primary *p)
 	return 0;
 }
 
+/* The guest keeps running whatever happened to its backup. */
+static void resume_if_suspended(struct primary *p)
+{
+	libxl_dominfo info;
+
+	libxl_dominfo_init(&info);
+	if (!libxl_domain_info(p->lx, &info, p->domid) && info.shutdown &&
+	    info.shutdown_reason == LIBXL_SHUTDOWN_REASON_SUSPEND &&
+	    libxl_domain_resume(p->lx, p->domid, 1, NULL))
+		err(p->ctx, "domain %u was left suspended and does not resume",
+		    p->domid);
+	libxl_dominfo_dispose(&info);
+}
+
 static int start_threads(struct primary *p)
 {
 	int fds[2];
@@ -577,8 +591,7 @@ XREPL_EXPORT int xrepl_protect(struct xrepl_ctx *ctx,
 	pthread_join(p.reader, NULL);
 	pthread_join(p.sender, NULL);
 	if (p.lost) {
-		/* the guest keeps running: resume it if it was left suspended */
-		libxl_domain_resume(p.lx, p.domid, 1, NULL);
+		resume_if_suspended(&p);
 		err(ctx,
 		    "protection of %s stopped after %llu checkpoints: backup lost: %s",
 		    o->domain, (unsigned long long)p.acked, p.why);

@@ -14,25 +14,30 @@
 #include "run_dir.h"
 #include "subcommands.h"
 
-static int one_domain(int argc, char *argv[], const char *what)
+/* 0 to go on with argv[1] as the domain, else the exit status. */
+static int one_domain(int argc, char *argv[], const char *what, int *done)
 {
-	if (argc == 2 && strcmp(argv[1], "-h") && strcmp(argv[1], "--help"))
+	int help = argc == 2 &&
+		   (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"));
+
+	*done = help || argc != 2;
+	if (!*done)
 		return 0;
-	fprintf(argc == 2 ? stdout : stderr, "Usage: %s %s DOMAIN\n\n%s\n",
+	fprintf(help ? stdout : stderr, "Usage: %s %s DOMAIN\n\n%s\n",
 		prog_name, argv[0], what);
-	return argc == 2 ? 2 : 1;
+	return !help;
 }
 
 int failover_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 {
-	pid_t pid;
-	int r = one_domain(
-		argc, argv,
+	static const char what[] =
 		"Resume the backup of DOMAIN now, from its last complete checkpoint,\n"
-		"as if its primary had died. Run on the backup host.");
+		"as if its primary had died. Run on the backup host.";
+	pid_t pid;
+	int done, r = one_domain(argc, argv, what, &done);
 
-	if (r)
-		return r - 2 ? r : 0;
+	if (done)
+		return r;
 	pid = pid_file_read(argv[1], "backup");
 	if (pid < 0)
 		return 1;
@@ -46,15 +51,15 @@ int failover_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 
 int unprotect_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 {
+	static const char what[] =
+		"Stop protecting DOMAIN: the primary stops checkpointing, the backup\n"
+		"domain is destroyed. Run on the primary host.";
 	struct timespec tick = { 0, 100000000 };
 	pid_t pid;
-	int i, r = one_domain(
-		       argc, argv,
-		       "Stop protecting DOMAIN: the primary stops checkpointing, the backup\n"
-		       "domain is destroyed. Run on the primary host.");
+	int i, done, r = one_domain(argc, argv, what, &done);
 
-	if (r)
-		return r - 2 ? r : 0;
+	if (done)
+		return r;
 	pid = pid_file_read(argv[1], "primary");
 	if (pid < 0)
 		return 1;
@@ -70,17 +75,72 @@ int unprotect_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 	return 0;
 }
 
+/* The value after "key": in a status file's one line, as text. */
+static const char *field(const char *line, const char *key, char *buf,
+			 size_t len)
+{
+	char pat[64];
+	const char *p;
+	size_t n;
+
+	snprintf(pat, sizeof(pat), "\"%s\": ", key);
+	p = strstr(line, pat);
+	if (!p) {
+		snprintf(buf, len, "-");
+		return buf;
+	}
+	p += strlen(pat);
+	if (*p == '"')
+		p++;
+	n = strcspn(p, "\",}");
+	snprintf(buf, len, "%.*s", (int)n, p);
+	return buf;
+}
+
 static void show(const char *path, int json)
 {
-	char line[4096];
+	char line[4096], a[64], b[64], c[64], d[64], e[64], f2[64];
 	FILE *f = fopen(path, "re");
 
 	if (!f)
 		return;
-	while (fgets(line, sizeof(line), f))
-		fputs(line, stdout);
+	if (!fgets(line, sizeof(line), f))
+		line[0] = '\0';
 	fclose(f);
-	(void)json;
+	if (json) {
+		fputs(line, stdout);
+		return;
+	}
+	printf("%s (%s): %s, %s epochs\n", field(line, "domain", a, sizeof(a)),
+	       field(line, "role", b, sizeof(b)),
+	       field(line, "state", c, sizeof(c)),
+	       field(line, "epochs", d, sizeof(d)));
+	if (strcmp(b, "primary")) {
+		printf("  bytes raw %s, wire %s\n",
+		       field(line, "bytes_raw", a, sizeof(a)),
+		       field(line, "bytes_wire", e, sizeof(e)));
+		return;
+	}
+	if (strcmp(field(line, "why", a, sizeof(a)), "-") && a[0])
+		printf("  why: %s\n", a);
+	printf("  interval %s ms, pause %s ms (avg %s, max %s), ack latency %s ms (avg %s)\n",
+	       field(line, "interval_ms", a, sizeof(a)),
+	       field(line, "last", b, sizeof(b)),
+	       field(line, "avg", c, sizeof(c)),
+	       field(line, "max", d, sizeof(d)),
+	       field(strstr(line, "ack_latency_ms") ?
+			     strstr(line, "ack_latency_ms") :
+			     line,
+		     "last", e, sizeof(e)),
+	       field(strstr(line, "ack_latency_ms") ?
+			     strstr(line, "ack_latency_ms") :
+			     line,
+		     "avg", f2, sizeof(f2)));
+	printf("  dirty pages (last epoch) %s, bytes raw %s, wire %s, compression %s\n",
+	       field(line, "dirty_pages_last", a, sizeof(a)),
+	       field(line, "bytes_raw", b, sizeof(b)),
+	       field(line, "bytes_wire", c, sizeof(c)),
+	       field(line, "compress", d, sizeof(d)));
 }
 
 int status_main(struct xrepl_ctx *ctx, int argc, char *argv[])

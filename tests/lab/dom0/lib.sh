@@ -41,6 +41,15 @@ last_tick() {
 # net_tick NAME: the heartbeat counter asked over the network (port 8)
 net_tick() { nc -w 3 "$(guest_ip "$1")" 8 </dev/null 2>/dev/null | tr -dc 0-9; }
 
+# runs_on NAME SECONDS: the guest's counter advances (asked over the network:
+# xenconsoled stops logging a console across suspend and resume)
+runs_on() {
+	local first
+	wait_for 10 sh -c "[ -n \"\$(nc -w 3 $(guest_ip "$1") 8 </dev/null 2>/dev/null)\" ]" || return 1
+	first=$(net_tick "$1")
+	wait_for "$2" sh -c "[ \"\$(nc -w 3 $(guest_ip "$1") 8 </dev/null 2>/dev/null | tr -dc 0-9)\" -gt ${first:-0} ] 2>/dev/null"
+}
+
 # guest_state NAME: xl's state letters (r b p s c d), empty if no such domain
 guest_state() { xl list "$1" 2>/dev/null | awk 'NR == 2 { print $5 }'; }
 # guest_crashed NAME|DOMID: gone, crashed, or triple-faulted (which Xen
@@ -105,6 +114,15 @@ protect_to_localhost() {
 		"XREPL_LOG=info exec xrepl receive --stdio -k ${3:-$2} 2>/run/receive.log" \
 		>/run/protect.log 2>&1 &
 	ppid=$!
+	# progress on the console, for runs that hang
+	(
+		while kill -0 $ppid 2>/dev/null; do
+			sleep 20
+			echo "[monitor $1] $(cat /run/xrepl/$1.primary.json 2>/dev/null | cut -c1-200)"
+			echo "[monitor $1] protect: $(tail -n 1 /run/protect.log) receive: $(grep -v 'All records' /run/receive.log | tail -n 1)"
+			echo "[monitor $1] $(xl list | awk 'NR > 1 { printf "%s:%s ", $1, $5 }') mem: $(awk '/MemAvailable/ { print $2 }' /proc/meminfo) kB"
+		done
+	) &
 }
 
 # wait_acked NAME N SECONDS: until the primary has N acknowledged epochs

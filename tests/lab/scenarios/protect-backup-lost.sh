@@ -3,18 +3,18 @@
 # guest keeps running.
 . /lab/lib.sh
 name=pb1
-xrepl genkey /run/xrepl.key || fail "xrepl genkey failed"
+xrepl genkey /run/$name.key || fail "xrepl genkey failed"
 for attempt in 1 2 3 4 5; do
 	start_guest "$name" 6 || fail "guest did not boot"
 	domid=$(xl domid "$name")
-	protect_to_localhost "$name" /run/xrepl.key
+	protect_to_localhost "$name" /run/$name.key
 	wait_acked "$name" 20 300 && break
 	show_logs
 	kill -9 "$ppid" 2>/dev/null
 	for d in $(xl list | awk 'NR > 2 { print $1 }'); do xl destroy "$d"; done
 	guest_crashed_now "$domid" || fail "protection stopped before 20 epochs: $(tail -n 1 /run/protect.log)"
 done
-rpid=$(pgrep -f 'xrepl receive --stdio')
+rpid=$(pgrep -f '^xrepl receive --stdio')
 [ -n "$rpid" ] || fail "no xrepl receive process"
 t0=$(now)
 kill -9 $rpid
@@ -27,8 +27,7 @@ show_logs
 grep -q "backup lost" /run/protect.log || fail "the primary did not say the backup was lost"
 state=$(json_field state "/run/xrepl/$name.primary.json")
 [ "$state" = backup-lost ] || fail "status says '$state', not backup-lost"
-before=$(last_tick "$name")
-wait_for 10 test "$(last_tick "$name")" -gt "$before" || fail "the guest stopped running"
+runs_on "$name" 20 || fail "the guest stopped running"
 s=$(guest_state "$name")
 case $s in *p*|*s*) fail "the guest is left paused or suspended ($s)" ;; esac
 wait_for 10 ping -c 1 -W 1 "$(guest_ip "$name")" >/dev/null || fail "the guest does not answer ping"

@@ -19,12 +19,12 @@ failed_over() {
 	xl list "$name" >/dev/null 2>&1 && ! xl list 2>/dev/null | grep -q -- "$name--incoming"
 }
 
-xrepl genkey /run/xrepl.key || fail "xrepl genkey failed"
+xrepl genkey /run/$name.key || fail "xrepl genkey failed"
 for attempt in 1 2 3 4 5; do
 	start_guest "$name" 4 || fail "guest did not boot"
 	domid=$(xl domid "$name")
 	rm -f "$status"
-	protect_to_localhost "$name" /run/xrepl.key
+	protect_to_localhost "$name" /run/$name.key
 	t_start=$(now)
 	rc=1
 	until poll_acked; do
@@ -51,7 +51,9 @@ timing "xrepl-protect epochs=$(acked) seconds=$elapsed interval_ms=$INTERVAL_MS 
 
 # Failover, as a dying primary host.
 p_acked=$(acked)
-p_tick=$(last_tick "$name")
+# the primary's counter as late as possible (the console log lags)
+p_tick=$(net_tick "$name")
+[ -n "$p_tick" ] || p_tick=$(last_tick "$name")
 kill -STOP "$ppid"
 t0=$(now)
 xl destroy "$name"

@@ -2,10 +2,9 @@
 # exists; the primary says why, exits non-zero, and its guest runs on.
 . /lab/lib.sh
 name=pk1
-xrepl genkey /run/key-a && xrepl genkey /run/key-b || fail "xrepl genkey failed"
+xrepl genkey /run/$name-a.key && xrepl genkey /run/$name-b.key || fail "xrepl genkey failed"
 start_guest "$name" 5 || fail "guest did not boot"
-before=$(last_tick "$name")
-protect_to_localhost "$name" /run/key-a /run/key-b
+protect_to_localhost "$name" /run/$name-a.key /run/$name-b.key
 wait_for 60 sh -c "! kill -0 $ppid 2>/dev/null" || fail "xrepl protect did not give up"
 wait "$ppid"
 rc=$?
@@ -17,6 +16,6 @@ grep -q "the peer refused" /run/receive.log ||
 	fail "the backup did not log the refusal"
 xl list | grep -q -- "$name--incoming" && fail "a backup domain was created"
 [ ! -e "/run/xrepl/$name.primary.pid" ] || fail "the primary left its pid file"
-wait_for 10 test "$(last_tick "$name")" -gt "$before" || fail "the guest stopped running"
+runs_on "$name" 20 || fail "the guest stopped running"
 timing "wrong-key refused=yes backup_domain=none"
 xl destroy "$name"

@@ -1,0 +1,32 @@
+# xrepl unprotect stops protection cleanly: the primary exits 0 and says
+# so, the backup domain is destroyed, the guest runs on, nothing is left in
+# /run/xrepl but the final status, and xrepl status shows the figures.
+. /lab/lib.sh
+name=pu1
+xrepl genkey /run/$name.key || fail "xrepl genkey failed"
+for attempt in 1 2 3 4 5; do
+	start_guest "$name" 7 || fail "guest did not boot"
+	domid=$(xl domid "$name")
+	protect_to_localhost "$name" /run/$name.key
+	wait_acked "$name" 10 300 && break
+	show_logs
+	kill -9 "$ppid" 2>/dev/null
+	for d in $(xl list | awk 'NR > 2 { print $1 }'); do xl destroy "$d"; done
+	guest_crashed_now "$domid" || fail "protection stopped before 10 epochs: $(tail -n 1 /run/protect.log)"
+done
+xrepl status | tee /run/status.txt
+grep -q "^$name (primary): protecting" /run/status.txt || fail "xrepl status does not show $name"
+xrepl status --json "$name" | grep -q '"role": "primary"' || fail "xrepl status --json lacks the primary"
+xrepl unprotect "$name" || fail "xrepl unprotect failed"
+wait "$ppid"
+rc=$?
+show_logs
+[ $rc = 0 ] || fail "xrepl protect exited $rc after unprotect"
+wait_for 30 sh -c "! xl list | grep -q -- '$name--incoming'" || fail "the backup domain is still there"
+[ "$(json_field state "/run/xrepl/$name.primary.json")" = stopped ] || fail "status is not 'stopped'"
+ls /run/xrepl/$name.*.pid 2>/dev/null && fail "pid files left behind"
+pgrep -f '^xrepl receive' && fail "xrepl receive still runs"
+runs_on "$name" 20 || fail "the guest stopped running"
+case $(guest_state "$name") in *p*|*s*) fail "the guest is left paused" ;; esac
+timing "unprotect acked=$(json_field acked "/run/xrepl/$name.primary.json") left_behind=none"
+xl destroy "$name"
