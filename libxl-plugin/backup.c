@@ -51,14 +51,6 @@ struct backup {
 	char pid_file[4096];
 };
 
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 static void write_status(struct backup *b, const char *state)
 {
 	char tmp[4096 + 8];
@@ -80,7 +72,7 @@ static void write_status(struct backup *b, const char *state)
 		(unsigned long long)b->acked,
 		(unsigned long long)st.stream_bytes,
 		(unsigned long long)st.wire_bytes,
-		(now_ms() - b->t_start) / 1e3);
+		(xrepl_now_ms() - b->t_start) / 1e3);
 	fclose(f);
 	rename(tmp, b->status_file);
 }
@@ -153,12 +145,6 @@ static int keep(void *data, const void *buf, size_t len)
 	return 0;
 }
 
-static int send_u64(struct backup *b, unsigned int type, uint64_t v)
-{
-	v = htole64(v);
-	return xrepl_wire_send(b->w, type, &v, sizeof(v));
-}
-
 /* Checkpoint N is wholly in memory: acknowledge it, then hand it over. */
 static int epoch_end(struct backup *b, const struct xrepl_frame *f)
 {
@@ -175,7 +161,7 @@ static int epoch_end(struct backup *b, const struct xrepl_frame *f)
 		    (unsigned long long)b->acked);
 		return -EPROTO;
 	}
-	if (send_u64(b, XREPL_FRAME_ACK, n) < 0)
+	if (xrepl_wire_send_u64(b->w, XREPL_FRAME_ACK, n) < 0)
 		return -EPIPE;
 	b->acked = n;
 	if (b->pending) {
@@ -193,7 +179,7 @@ enum outcome { PRIMARY_LOST, UNPROTECTED, FAILED };
 static enum outcome receive_loop(struct backup *b)
 {
 	int tick = (int)b->o->timeout_ms / 4, r;
-	double last_heard = now_ms(), last_sent = 0;
+	double last_heard = xrepl_now_ms(), last_sent = 0;
 	struct xrepl_frame f;
 
 	for (;;) {
@@ -206,18 +192,18 @@ static enum outcome receive_loop(struct backup *b)
 			    strerror(-b->feed_err));
 			return FAILED;
 		}
-		if (now_ms() - last_sent >= tick) {
-			if (send_u64(b, XREPL_FRAME_HEARTBEAT,
-				     (uint64_t)now_ms()) < 0) {
+		if (xrepl_now_ms() - last_sent >= tick) {
+			if (xrepl_wire_send_u64(b->w, XREPL_FRAME_HEARTBEAT,
+						(uint64_t)xrepl_now_ms()) < 0) {
 				info(b->ctx, "primary lost: %s",
 				     xrepl_wire_strerror(b->w));
 				return PRIMARY_LOST;
 			}
-			last_sent = now_ms();
+			last_sent = xrepl_now_ms();
 		}
 		r = xrepl_wire_recv(b->w, &f, tick);
 		if (r == -ETIMEDOUT) {
-			if (now_ms() - last_heard < b->o->timeout_ms)
+			if (xrepl_now_ms() - last_heard < b->o->timeout_ms)
 				continue;
 			info(b->ctx, "primary lost: nothing heard for %u ms",
 			     b->o->timeout_ms);
@@ -228,7 +214,7 @@ static enum outcome receive_loop(struct backup *b)
 			     xrepl_wire_strerror(b->w));
 			return r == -EPROTO ? FAILED : PRIMARY_LOST;
 		}
-		last_heard = now_ms();
+		last_heard = xrepl_now_ms();
 		switch (f.type) {
 		case XREPL_FRAME_STREAM:
 			r = xrepl_decoder_feed(b->dec, f.payload, f.len);
@@ -399,7 +385,7 @@ XREPL_EXPORT int xrepl_receive(struct xrepl_ctx *ctx,
 	enum outcome how;
 	int r;
 
-	b.t_start = now_ms();
+	b.t_start = xrepl_now_ms();
 	libxl_domain_config_init(&b.dc);
 	chunk_queue_init(&b.q);
 	b.w = xrepl_wire_new(ctx, o->in, o->out, o->key);

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include <errno.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "chunk_queue.h"
+#include "libxrepl-private.h"
 
 void chunk_queue_init(struct chunk_queue *q)
 {
@@ -61,13 +61,7 @@ struct chunk *chunk_queue_pop(struct chunk_queue *q, int timeout_ms,
 	struct chunk *c;
 	int r = 0;
 
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += timeout_ms / 1000;
-	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-	if (deadline.tv_nsec >= 1000000000) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000;
-	}
+	deadline = xrepl_deadline((unsigned int)timeout_ms);
 	*timed_out = 0;
 	pthread_mutex_lock(&q->lock);
 	while (!q->head && !q->closed && r != ETIMEDOUT)

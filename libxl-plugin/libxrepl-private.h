@@ -3,6 +3,7 @@
 #define LIBXREPL_PRIVATE_H
 
 #include <syslog.h>
+#include <time.h>
 
 #include "libxrepl.h"
 
@@ -23,5 +24,29 @@ void xrepl_log(const struct xrepl_ctx *ctx, int priority, const char *file,
 #define info(ctx, ...) xrepl_log_cond(ctx, LOG_INFO, __VA_ARGS__)
 #define warn(ctx, ...) xrepl_log_cond(ctx, LOG_WARNING, __VA_ARGS__)
 #define err(ctx, ...) xrepl_log_cond(ctx, LOG_ERR, __VA_ARGS__)
+
+/* Monotonic milliseconds, for timeouts and the figures the engine reports. */
+static inline double xrepl_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* An absolute CLOCK_MONOTONIC time ms from now, for timed waits. */
+static inline struct timespec xrepl_deadline(unsigned int ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	return ts;
+}
 
 #endif

@@ -227,6 +227,8 @@ int xrepl_wire_connect(struct xrepl_wire *w, int timeout_ms);
 int xrepl_wire_accept(struct xrepl_wire *w, int timeout_ms);
 int xrepl_wire_send(struct xrepl_wire *w, unsigned int type,
 		    const void *payload, size_t len);
+/* A frame whose payload is one little-endian u64 (EPOCH_END, ACK...). */
+int xrepl_wire_send_u64(struct xrepl_wire *w, unsigned int type, uint64_t v);
 /* 1 with *frame set, or a negative errno (-ETIMEDOUT, -EPIPE, -EPROTO). */
 int xrepl_wire_recv(struct xrepl_wire *w, struct xrepl_frame *frame,
 		    int timeout_ms);

@@ -81,14 +81,6 @@ struct primary {
 	double t_start;
 };
 
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 static void figure_add(struct figure *f, double v)
 {
 	f->last = v;
@@ -178,12 +170,6 @@ static int send_stream(void *data, const void *buf, size_t len)
 	return 0;
 }
 
-static int send_u64(struct primary *p, unsigned int type, uint64_t v)
-{
-	v = htole64(v);
-	return xrepl_wire_send(p->w, type, &v, sizeof(v));
-}
-
 /* EPOCH_END for every checkpoint the encoder has finished. */
 static int mark_epochs(struct primary *p)
 {
@@ -191,7 +177,8 @@ static int mark_epochs(struct primary *p)
 	int r = 0;
 
 	while (!r && p->sent < done) {
-		r = send_u64(p, XREPL_FRAME_EPOCH_END, p->sent + 1);
+		r = xrepl_wire_send_u64(p->w, XREPL_FRAME_EPOCH_END,
+					p->sent + 1);
 		if (r)
 			break;
 		pthread_mutex_lock(&p->lock);
@@ -212,8 +199,8 @@ static void *sender_main(void *arg)
 		if (!c && !timed_out)
 			break;
 		if (!c) {
-			r = send_u64(p, XREPL_FRAME_HEARTBEAT,
-				     (uint64_t)now_ms());
+			r = xrepl_wire_send_u64(p->w, XREPL_FRAME_HEARTBEAT,
+						(uint64_t)xrepl_now_ms());
 			continue;
 		}
 		r = xrepl_encoder_feed(p->enc, c->data, c->len);
@@ -303,7 +290,7 @@ static void write_status(struct primary *p, const char *state)
 		(unsigned long long)st.stream_bytes,
 		(unsigned long long)st.wire_bytes,
 		xrepl_compress_name(p->o->compress),
-		(now_ms() - p->t_start) / 1e3);
+		(xrepl_now_ms() - p->t_start) / 1e3);
 	pthread_mutex_unlock(&p->lock);
 	fclose(f);
 	rename(tmp, p->o->status_file);
@@ -316,7 +303,7 @@ static int suspend_cb(void *data)
 	struct primary *p = data;
 	int r;
 
-	p->t_suspend = now_ms();
+	p->t_suspend = xrepl_now_ms();
 	if (p->o->hooks && p->o->hooks->suspend)
 		p->o->hooks->suspend(p->o->hooks->data, p->epoch + 1);
 	r = libxl_domain_suspend_only(p->lx, p->domid, NULL);
@@ -334,7 +321,7 @@ static int postcopy_cb(void *data)
 	int r;
 
 	r = libxl_domain_resume(p->lx, p->domid, 1, NULL);
-	figure_add(&p->pause, now_ms() - p->t_suspend);
+	figure_add(&p->pause, xrepl_now_ms() - p->t_suspend);
 	if (r) {
 		err(p->ctx, "cannot resume domain %u (libxl error %d)",
 		    p->domid, r);
@@ -387,14 +374,8 @@ static int checkpoint_cb(void *data)
 		backup_lost(p, "cannot write to the stream pipe");
 		return 0;
 	}
-	t_sent = now_ms();
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += p->o->timeout_ms / 1000;
-	deadline.tv_nsec += (long)(p->o->timeout_ms % 1000) * 1000000;
-	if (deadline.tv_nsec >= 1000000000) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000;
-	}
+	t_sent = xrepl_now_ms();
+	deadline = xrepl_deadline(p->o->timeout_ms);
 	pthread_mutex_lock(&p->lock);
 	while (p->acked < p->epoch && !p->lost)
 		if (pthread_cond_timedwait(&p->cond, &p->lock, &deadline) ==
@@ -408,7 +389,7 @@ static int checkpoint_cb(void *data)
 			    (unsigned long long)p->epoch, p->o->timeout_ms);
 	if (!acked)
 		return 0;
-	figure_add(&p->ack, now_ms() - t_sent);
+	figure_add(&p->ack, xrepl_now_ms() - t_sent);
 	p->dirty_last = pages_sent(p) - p->pages_before;
 	p->pages_before = pages_sent(p);
 	if (p->o->hooks && p->o->hooks->commit)
@@ -417,10 +398,10 @@ static int checkpoint_cb(void *data)
 	stop = p->o->stop && *p->o->stop;
 	if (stop)
 		return 0;
-	left = (double)p->o->interval_ms - (now_ms() - p->t_epoch_start);
+	left = (double)p->o->interval_ms - (xrepl_now_ms() - p->t_epoch_start);
 	if (left > 0)
 		usleep((useconds_t)(left * 1000));
-	p->t_epoch_start = now_ms();
+	p->t_epoch_start = xrepl_now_ms();
 	return !(p->o->stop && *p->o->stop);
 }
 
@@ -550,7 +531,7 @@ XREPL_EXPORT int xrepl_protect(struct xrepl_ctx *ctx,
 	pthread_condattr_t attr;
 	int r, saved;
 
-	p.t_start = now_ms();
+	p.t_start = xrepl_now_ms();
 	pthread_mutex_init(&p.lock, NULL);
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -583,7 +564,7 @@ XREPL_EXPORT int xrepl_protect(struct xrepl_ctx *ctx,
 	info(ctx, "protecting %s (domain %u), checkpoint every %u ms",
 	     o->domain, p.domid, o->interval_ms);
 	write_status(&p, "starting");
-	p.t_epoch_start = now_ms();
+	p.t_epoch_start = xrepl_now_ms();
 	saved = xc_domain_save(p.xch, p.pipe_w, p.domid, XCFLAGS_LIVE, &cb,
 			       XC_STREAM_REMUS, -1);
 	close(p.pipe_w);

@@ -26,7 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "libxrepl-private.h"
@@ -273,6 +272,13 @@ XREPL_EXPORT int xrepl_wire_send(struct xrepl_wire *w, unsigned int type,
 	return write_all(w, payload, len);
 }
 
+XREPL_EXPORT int xrepl_wire_send_u64(struct xrepl_wire *w, unsigned int type,
+				     uint64_t v)
+{
+	v = htole64(v);
+	return xrepl_wire_send(w, type, &v, sizeof(v));
+}
+
 static int check_header(struct xrepl_wire *w)
 {
 	uint8_t type = w->hdr[0];
@@ -348,19 +354,11 @@ XREPL_EXPORT int xrepl_wire_parse(struct xrepl_wire *w, const void *buf,
 	return 0;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Reads one frame, waiting at most timeout_ms for data (-1: forever). */
 XREPL_EXPORT int xrepl_wire_recv(struct xrepl_wire *w,
 				 struct xrepl_frame *frame, int timeout_ms)
 {
-	int64_t deadline = now_ms() + timeout_ms;
+	double deadline = xrepl_now_ms() + timeout_ms;
 	struct pollfd pfd = { .fd = w->in, .events = POLLIN };
 	size_t used;
 	ssize_t n;
@@ -375,7 +373,7 @@ XREPL_EXPORT int xrepl_wire_recv(struct xrepl_wire *w,
 			if (r)
 				return r;
 		}
-		wait = timeout_ms < 0 ? -1 : (int)(deadline - now_ms());
+		wait = timeout_ms < 0 ? -1 : (int)(deadline - xrepl_now_ms());
 		if (timeout_ms >= 0 && wait <= 0)
 			return wire_error(w, -ETIMEDOUT,
 					  "the peer sent nothing for %d ms",

@@ -125,10 +125,17 @@ protect_to_localhost() {
 	) &
 }
 
-# wait_acked NAME N SECONDS: until the primary has N acknowledged epochs
+# wait_acked NAME N SECONDS: until the primary has N acknowledged epochs;
+# fails at once if the primary ($ppid) exits first
 wait_acked() {
-	local status=/run/xrepl/$1.primary.json
-	wait_for "$3" sh -c "[ \"\$(sed -n 's/.*\"acked\": \([0-9]*\).*/\1/p' $status 2>/dev/null)\" -ge $2 ] 2>/dev/null"
+	local i=0
+	while [ $i -lt $(($3 * 2)) ]; do
+		[ "$(json_field acked "/run/xrepl/$1.primary.json")" -ge "$2" ] 2>/dev/null && return 0
+		kill -0 "$ppid" 2>/dev/null || return 1
+		sleep 0.5
+		i=$((i + 1))
+	done
+	return 1
 }
 
 show_logs() {

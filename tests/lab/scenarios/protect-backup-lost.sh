@@ -10,10 +10,13 @@ for attempt in 1 2 3 4 5; do
 	protect_to_localhost "$name" /run/$name.key
 	wait_acked "$name" 20 300 && break
 	show_logs
+	crashed=no
+	guest_crashed_now "$domid" && crashed=yes
 	kill -9 "$ppid" 2>/dev/null
 	for d in $(xl list | awk 'NR > 2 { print $1 }'); do xl destroy "$d"; done
-	guest_crashed_now "$domid" || fail "protection stopped before 20 epochs: $(tail -n 1 /run/protect.log)"
+	[ $crashed = yes ] || fail "protection stopped before 20 epochs: $(tail -n 1 /run/protect.log)"
 done
+kill -0 "$ppid" 2>/dev/null || fail "the guest died under protection in 5 attempts"
 rpid=$(pgrep -f '^xrepl receive --stdio')
 [ -n "$rpid" ] || fail "no xrepl receive process"
 t0=$(now)

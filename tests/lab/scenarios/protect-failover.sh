@@ -12,9 +12,6 @@ status=/run/xrepl/$name.primary.json
 
 field() { json_field "$@"; }
 acked() { field acked "$status"; }
-enough() { [ "${acked:-0}" -ge "$EPOCHS" ] 2>/dev/null; }
-poll_acked() { acked=$(acked); enough; }
-protect_alive() { kill -0 "$ppid" 2>/dev/null; }
 failed_over() {
 	xl list "$name" >/dev/null 2>&1 && ! xl list 2>/dev/null | grep -q -- "$name--incoming"
 }
@@ -26,24 +23,18 @@ for attempt in 1 2 3 4 5; do
 	rm -f "$status"
 	protect_to_localhost "$name" /run/$name.key
 	t_start=$(now)
-	rc=1
-	until poll_acked; do
-		protect_alive || { rc=2; break; }
-		guest_crashed "$domid" && { rc=2; break; }
-		[ "$(since "$t_start" | cut -d. -f1)" -ge 400 ] && break
-		sleep 0.5
-	done
-	enough && rc=0
-	[ $rc = 0 ] && break
-	echo "attempt $attempt: protection ended early (rc=$rc), acked=${acked:-0}"
+	wait_acked "$name" "$EPOCHS" 400 && break
+	echo "attempt $attempt: protection ended early, acked=$(acked)"
 	show_logs
+	crashed=no
+	guest_crashed_now "$domid" && crashed=yes
 	kill -9 "$ppid" 2>/dev/null
 	for d in $(xl list | awk 'NR > 2 { print $1 }'); do xl destroy "$d"; done
-	[ $rc = 1 ] && fail "fewer than $EPOCHS acknowledged checkpoints in 400 s"
-	# crash under TCG: only a fresh guest is worth retrying
-	xl dmesg | grep -q "Triple fault" || fail "protection stopped: $(tail -n 1 /run/protect.log)"
+	# TCG's nested SVM kills busy PVH guests now and then: only a crashed
+	# guest is worth another attempt
+	[ $crashed = yes ] || fail "fewer than $EPOCHS acknowledged checkpoints: $(tail -n 1 /run/protect.log)"
 done
-[ $rc = 0 ] || fail "the guest died under protection in 5 attempts"
+kill -0 "$ppid" 2>/dev/null || fail "the guest died under protection in 5 attempts"
 elapsed=$(since "$t_start")
 cp "$status" "$EXPORT/primary-status.json"
 cat "$status"
