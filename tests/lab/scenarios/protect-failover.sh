@@ -23,7 +23,7 @@ for attempt in 1 2 3 4 5; do
 	rm -f "$status"
 	protect_to_localhost "$name" /run/$name.key
 	t_start=$(now)
-	wait_acked "$name" "$EPOCHS" 400 && break
+	wait_acked "$name" "$EPOCHS" 400 && ! guest_crashed_now "$domid" && break
 	echo "attempt $attempt: protection ended early, acked=$(acked)"
 	show_logs
 	crashed=no

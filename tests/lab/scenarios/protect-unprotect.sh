@@ -8,7 +8,7 @@ for attempt in 1 2 3 4 5; do
 	start_guest "$name" 7 || fail "guest did not boot"
 	domid=$(xl domid "$name")
 	protect_to_localhost "$name" /run/$name.key
-	wait_acked "$name" 10 300 && break
+	wait_acked "$name" 10 300 && ! guest_crashed_now "$domid" && break
 	show_logs
 	crashed=no
 	guest_crashed_now "$domid" && crashed=yes
