@@ -178,7 +178,9 @@ enum outcome { PRIMARY_LOST, UNPROTECTED, FAILED };
 
 static enum outcome receive_loop(struct backup *b)
 {
-	int tick = (int)b->o->timeout_ms / 4, r;
+	/* short enough for xrepl failover's signal to be seen promptly */
+	int tick = b->o->timeout_ms / 4 < 500 ? (int)b->o->timeout_ms / 4 : 500;
+	int r;
 	double last_heard = xrepl_now_ms(), last_sent = 0;
 	struct xrepl_frame f;
 

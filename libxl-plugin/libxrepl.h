@@ -262,6 +262,7 @@ struct xrepl_protect_opts {
 	int out;
 	const uint8_t *key;
 	unsigned int interval_ms;
+	int adaptive; /* the interval follows the dirty rate, interval/4..x4 */
 	unsigned int timeout_ms; /* heartbeat: silence this long = lost */
 	enum xrepl_compress compress;
 	uint64_t cache_bytes;

@@ -34,6 +34,7 @@
 #include <xenctrl.h>
 #include <xenguest.h>
 
+#include "adaptive.h"
 #include "chunk_queue.h"
 #include "libxrepl-private.h"
 #include "stream.h"
@@ -79,6 +80,9 @@ struct primary {
 	struct figure pause;
 	struct figure ack;
 	double t_start;
+	struct adaptive adaptive;
+	unsigned int interval_ms; /* the current one: --adaptive varies it */
+	double t_last_suspend;
 };
 
 static void figure_add(struct figure *f, double v)
@@ -282,7 +286,7 @@ static void write_status(struct primary *p, const char *state)
 		"\"compress\": \"%s\", \"uptime_s\": %.1f}\n",
 		p->o->domain, p->domid, state, p->why,
 		(unsigned long long)p->epoch, (unsigned long long)p->acked,
-		p->o->interval_ms, p->pause.last,
+		p->interval_ms, p->pause.last,
 		p->pause.n ? p->pause.sum / (double)p->pause.n : 0,
 		p->pause.max, p->ack.last,
 		p->ack.n ? p->ack.sum / (double)p->ack.n : 0, p->ack.max,
@@ -303,6 +307,7 @@ static int suspend_cb(void *data)
 	struct primary *p = data;
 	int r;
 
+	p->t_last_suspend = p->t_suspend;
 	p->t_suspend = xrepl_now_ms();
 	if (p->o->hooks && p->o->hooks->suspend)
 		p->o->hooks->suspend(p->o->hooks->data, p->epoch + 1);
@@ -392,13 +397,17 @@ static int checkpoint_cb(void *data)
 	figure_add(&p->ack, xrepl_now_ms() - t_sent);
 	p->dirty_last = pages_sent(p) - p->pages_before;
 	p->pages_before = pages_sent(p);
+	if (p->o->adaptive && p->epoch > 1)
+		p->interval_ms =
+			adaptive_next(&p->adaptive, p->dirty_last,
+				      p->t_suspend - p->t_last_suspend);
 	if (p->o->hooks && p->o->hooks->commit)
 		p->o->hooks->commit(p->o->hooks->data, p->epoch);
 	write_status(p, "protecting");
 	stop = p->o->stop && *p->o->stop;
 	if (stop)
 		return 0;
-	left = (double)p->o->interval_ms - (xrepl_now_ms() - p->t_epoch_start);
+	left = (double)p->interval_ms - (xrepl_now_ms() - p->t_epoch_start);
 	if (left > 0)
 		usleep((useconds_t)(left * 1000));
 	p->t_epoch_start = xrepl_now_ms();
@@ -532,6 +541,8 @@ XREPL_EXPORT int xrepl_protect(struct xrepl_ctx *ctx,
 	int r, saved;
 
 	p.t_start = xrepl_now_ms();
+	p.interval_ms = o->interval_ms;
+	adaptive_init(&p.adaptive, o->interval_ms);
 	pthread_mutex_init(&p.lock, NULL);
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);

@@ -30,6 +30,9 @@ static void usage(FILE *f)
 		"Usage: %s protect [options] DOMAIN BACKUP-HOST[:PORT]\n\n"
 		"Checkpoint a running PVH guest to a backup host running `xrepl receive'.\n\n"
 		"  -i, --interval MS     checkpoint interval (default 100)\n"
+		"      --adaptive        let the interval follow the guest's dirty rate\n"
+		"                        (moving average), from MS/4 to 4*MS, so that a\n"
+		"                        checkpoint carries about 8 MiB\n"
 		"      --timeout MS      heartbeat timeout: the backup is lost after this\n"
 		"                        much silence or without an ACK (default 5000)\n"
 		"      --compress MODE   none, lz4, xbzrle or xbzrle+lz4 (default)\n"
@@ -133,6 +136,7 @@ int protect_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 {
 	static const struct option longopts[] = {
 		{ "interval", required_argument, NULL, 'i' },
+		{ "adaptive", no_argument, NULL, 'a' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "compress", required_argument, NULL, 'c' },
 		{ "cache-size", required_argument, NULL, 'C' },
@@ -162,6 +166,9 @@ int protect_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 		switch (c) {
 		case 'i':
 			o.interval_ms = (unsigned int)atoi(optarg);
+			break;
+		case 'a':
+			o.adaptive = 1;
 			break;
 		case 't':
 			o.timeout_ms = (unsigned int)atoi(optarg);

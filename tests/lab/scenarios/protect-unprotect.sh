@@ -1,8 +1,10 @@
 # xrepl unprotect stops protection cleanly: the primary exits 0 and says
 # so, the backup domain is destroyed, the guest runs on, nothing is left in
 # /run/xrepl but the final status, and xrepl status shows the figures.
+# Protection runs with --adaptive: the interval stays within 25..400 ms.
 . /lab/lib.sh
 name=pu1
+PROTECT_FLAGS=--adaptive
 xrepl genkey /run/$name.key || fail "xrepl genkey failed"
 for attempt in 1 2 3 4 5; do
 	start_guest "$name" 7 || fail "guest did not boot"
@@ -31,5 +33,8 @@ ls /run/xrepl/$name.*.pid 2>/dev/null && fail "pid files left behind"
 pgrep -f '^xrepl receive' && fail "xrepl receive still runs"
 runs_on "$name" 20 || fail "the guest stopped running"
 case $(guest_state "$name") in *p*|*s*) fail "the guest is left paused" ;; esac
-timing "unprotect acked=$(json_field acked "/run/xrepl/$name.primary.json") left_behind=none"
+interval=$(json_field interval_ms "/run/xrepl/$name.primary.json")
+[ "$interval" -ge 25 ] && [ "$interval" -le 400 ] ||
+	fail "--adaptive chose an interval of $interval ms, outside 25..400"
+timing "unprotect adaptive_interval_ms=$interval acked=$(json_field acked "/run/xrepl/$name.primary.json") left_behind=none"
 xl destroy "$name"
