@@ -414,15 +414,11 @@ struct xrepl_decoder {
 	uint8_t scratch[XBZRLE_PAGE];
 };
 
-__attribute__((format(printf, 2, 3))) static int
-bad_frame(struct xrepl_decoder *dec, const char *fmt, ...)
+static int vbad_frame(struct xrepl_decoder *dec, const char *fmt, va_list ap)
 {
 	char what[200];
-	va_list ap;
 
-	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
-	va_end(ap);
 	snprintf(dec->msg, sizeof(dec->msg),
 		 "frame %llu (wire offset %llu): %s",
 		 (unsigned long long)dec->frames,
@@ -430,6 +426,30 @@ bad_frame(struct xrepl_decoder *dec, const char *fmt, ...)
 	err(dec->ctx, "invalid frame: %s", dec->msg);
 	dec->failed = 1;
 	return -EINVAL;
+}
+
+__attribute__((format(printf, 2, 3))) static int
+bad_frame(struct xrepl_decoder *dec, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = vbad_frame(dec, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+/* bad_frame() for decode_item(), which returns the page or NULL */
+__attribute__((format(printf, 2, 3))) static const uint8_t *
+bad_item(struct xrepl_decoder *dec, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vbad_frame(dec, fmt, ap);
+	va_end(ap);
+	return NULL;
 }
 
 static int dec_bytes(void *data, const void *buf, size_t len)
@@ -504,27 +524,23 @@ static const uint8_t *decode_item(struct xrepl_decoder *dec, uint64_t pfn,
 	size_t dlen;
 
 	if (!dec->cache.tags)
-		return bad_frame(
-			       dec,
-			       "a page item, but the stream has no page cache"),
-		       NULL;
+		return bad_item(
+			dec, "a page item, but the stream has no page cache");
 	if (len < 1)
-		return bad_frame(
-			       dec,
-			       "pfn 0x%llx: the page item is cut by the frame end",
-			       ull),
-		       NULL;
+		return bad_item(
+			dec,
+			"pfn 0x%llx: the page item is cut by the frame end",
+			ull);
 	if (p[0] >= XREPL_PAGE_KINDS)
-		return bad_frame(dec, "pfn 0x%llx: unknown page kind %u", ull,
-				 p[0]),
-		       NULL;
+		return bad_item(dec, "pfn 0x%llx: unknown page kind %u", ull,
+				p[0]);
 	dec->stats.pages[p[0]]++;
 	*used = 1;
 	switch (p[0]) {
 	case XREPL_PAGE_UNCHANGED:
 		old = page_cache_lookup(&dec->cache, pfn);
 		if (!old)
-			bad_frame(
+			return bad_item(
 				dec,
 				"pfn 0x%llx: unchanged, but the cache does not hold it",
 				ull);
@@ -535,43 +551,36 @@ static const uint8_t *decode_item(struct xrepl_decoder *dec, uint64_t pfn,
 		return slot;
 	case XREPL_PAGE_RAW:
 		if (len < 1 + XBZRLE_PAGE)
-			return bad_frame(
-				       dec,
-				       "pfn 0x%llx: a raw page is cut by the frame end",
-				       ull),
-			       NULL;
+			return bad_item(
+				dec,
+				"pfn 0x%llx: a raw page is cut by the frame end",
+				ull);
 		slot = page_cache_claim(&dec->cache, pfn);
 		memcpy(slot, p + 1, XBZRLE_PAGE);
 		*used = 1 + XBZRLE_PAGE;
 		return slot;
 	}
 	if (len < 3)
-		return bad_frame(
-			       dec,
-			       "pfn 0x%llx: the delta header is cut by the frame end",
-			       ull),
-		       NULL;
+		return bad_item(
+			dec,
+			"pfn 0x%llx: the delta header is cut by the frame end",
+			ull);
 	dlen = p[1] | (size_t)p[2] << 8;
 	if (dlen > DELTA_MAX || dlen + 3 > len)
-		return bad_frame(
-			       dec,
-			       "pfn 0x%llx: a delta of %zu bytes does not fit",
-			       ull, dlen),
-		       NULL;
+		return bad_item(dec,
+				"pfn 0x%llx: a delta of %zu bytes does not fit",
+				ull, dlen);
 	old = p[0] == XREPL_PAGE_ZDELTA ? zero_page :
 					  page_cache_lookup(&dec->cache, pfn);
 	if (!old)
-		return bad_frame(
-			       dec,
-			       "pfn 0x%llx: a delta against a page the cache does not hold",
-			       ull),
-		       NULL;
+		return bad_item(
+			dec,
+			"pfn 0x%llx: a delta against a page the cache does not hold",
+			ull);
 	/* decode aside: a malformed delta must not touch the cache */
 	memcpy(dec->scratch, old, XBZRLE_PAGE);
 	if (xbzrle_decode(p + 3, dlen, dec->scratch) < 0)
-		return bad_frame(dec, "pfn 0x%llx: malformed XBZRLE delta",
-				 ull),
-		       NULL;
+		return bad_item(dec, "pfn 0x%llx: malformed XBZRLE delta", ull);
 	slot = page_cache_claim(&dec->cache, pfn);
 	memcpy(slot, dec->scratch, XBZRLE_PAGE);
 	*used = 3 + dlen;
