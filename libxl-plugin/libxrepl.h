@@ -269,6 +269,7 @@ struct xrepl_protect_opts {
 	const char *status_file; /* JSON, rewritten every epoch; or NULL */
 	const struct xrepl_epoch_hooks *hooks;
 	volatile int *stop; /* set (by a signal) to stop cleanly */
+	int blackhole; /* no backup: checkpoints are encoded and dropped */
 };
 
 /*

@@ -163,6 +163,8 @@ static int send_stream(void *data, const void *buf, size_t len)
 	size_t n;
 	int r;
 
+	if (p->o->blackhole)
+		return 0;
 	while (len) {
 		n = len < XREPL_WIRE_STREAM_MAX ? len : XREPL_WIRE_STREAM_MAX;
 		r = xrepl_wire_send(p->w, XREPL_FRAME_STREAM, b, n);
@@ -174,19 +176,27 @@ static int send_stream(void *data, const void *buf, size_t len)
 	return 0;
 }
 
-/* EPOCH_END for every checkpoint the encoder has finished. */
+/*
+ * EPOCH_END for every checkpoint the encoder has finished; with -b nobody
+ * is there, and a checkpoint is acknowledged as soon as it is encoded.
+ */
 static int mark_epochs(struct primary *p)
 {
 	uint64_t done = xrepl_stream_checkpoints(xrepl_encoder_stream(p->enc));
 	int r = 0;
 
 	while (!r && p->sent < done) {
-		r = xrepl_wire_send_u64(p->w, XREPL_FRAME_EPOCH_END,
-					p->sent + 1);
+		if (!p->o->blackhole)
+			r = xrepl_wire_send_u64(p->w, XREPL_FRAME_EPOCH_END,
+						p->sent + 1);
 		if (r)
 			break;
 		pthread_mutex_lock(&p->lock);
 		p->sent++;
+		if (p->o->blackhole) {
+			p->acked = p->sent;
+			pthread_cond_broadcast(&p->cond);
+		}
 		pthread_mutex_unlock(&p->lock);
 	}
 	return r;
@@ -203,8 +213,10 @@ static void *sender_main(void *arg)
 		if (!c && !timed_out)
 			break;
 		if (!c) {
-			r = xrepl_wire_send_u64(p->w, XREPL_FRAME_HEARTBEAT,
-						(uint64_t)xrepl_now_ms());
+			if (!p->o->blackhole)
+				r = xrepl_wire_send_u64(
+					p->w, XREPL_FRAME_HEARTBEAT,
+					(uint64_t)xrepl_now_ms());
 			continue;
 		}
 		r = xrepl_encoder_feed(p->enc, c->data, c->len);
@@ -214,7 +226,7 @@ static void *sender_main(void *arg)
 	}
 	if (r < 0)
 		backup_lost(p, "sending to the backup: %s",
-			    xrepl_wire_strerror(p->w)[0] ?
+			    p->w && xrepl_wire_strerror(p->w)[0] ?
 				    xrepl_wire_strerror(p->w) :
 				    xrepl_stream_strerror(
 					    xrepl_encoder_stream(p->enc)));
@@ -423,12 +435,13 @@ static int switch_qemu_logdirty_cb(uint32_t domid, unsigned int enable,
 
 /* ------------------------------------------------------------ setup */
 
-static int send_config(struct primary *p)
+/* Refuses what cannot be protected; *json is the config to send. */
+static int read_config(struct primary *p, char **json)
 {
 	libxl_domain_config dc;
-	char *json;
 	int r;
 
+	*json = NULL;
 	libxl_domain_config_init(&dc);
 	r = libxl_retrieve_domain_configuration(p->lx, p->domid, &dc, NULL);
 	if (r) {
@@ -445,11 +458,24 @@ static int send_config(struct primary *p)
 		libxl_domain_config_dispose(&dc);
 		return -EOPNOTSUPP;
 	}
-	json = libxl_domain_config_to_json(p->lx, &dc);
+	*json = libxl_domain_config_to_json(p->lx, &dc);
 	libxl_domain_config_dispose(&dc);
-	if (!json)
-		return -ENOMEM;
+	return *json ? 0 : -ENOMEM;
+}
+
+static int connect_backup(struct primary *p)
+{
+	char *json;
+	int r;
+
+	r = read_config(p, &json);
+	if (r < 0 || p->o->blackhole)
+		goto out;
+	r = xrepl_wire_connect(p->w, (int)p->o->timeout_ms);
+	if (r < 0)
+		goto out;
 	r = xrepl_wire_send(p->w, XREPL_FRAME_CONFIG, json, strlen(json));
+out:
 	free(json);
 	return r;
 }
@@ -520,7 +546,9 @@ static int start_threads(struct primary *p)
 	/* a large pipe lets libxc write a checkpoint without waiting on us */
 	fcntl(p->pipe_w, F_SETPIPE_SZ, 1 << 20);
 	if (pthread_create(&p->reader, NULL, reader_main, p) ||
-	    pthread_create(&p->sender, NULL, sender_main, p) ||
+	    pthread_create(&p->sender, NULL, sender_main, p))
+		return -EAGAIN;
+	if (!p->o->blackhole &&
 	    pthread_create(&p->receiver, NULL, receiver_main, p))
 		return -EAGAIN;
 	return 0;
@@ -554,16 +582,14 @@ XREPL_EXPORT int xrepl_protect(struct xrepl_ctx *ctx,
 	r = open_xen(&p);
 	if (r < 0)
 		goto out;
-	p.w = xrepl_wire_new(ctx, o->in, o->out, o->key);
+	if (!o->blackhole)
+		p.w = xrepl_wire_new(ctx, o->in, o->out, o->key);
 	p.enc = xrepl_encoder_new(ctx, &copts, send_stream, &p);
-	if (!p.w || !p.enc) {
+	if ((!p.w && !o->blackhole) || !p.enc) {
 		r = -ENOMEM;
 		goto out;
 	}
-	r = xrepl_wire_connect(p.w, (int)o->timeout_ms);
-	if (r < 0)
-		goto out;
-	r = send_config(&p);
+	r = connect_backup(&p);
 	if (r < 0)
 		goto out;
 	r = start_threads(&p);
@@ -595,7 +621,8 @@ XREPL_EXPORT int xrepl_protect(struct xrepl_ctx *ctx,
 		write_status(&p, "failed");
 		r = -EIO;
 	} else {
-		xrepl_wire_send(p.w, XREPL_FRAME_BYE, "unprotect", 9);
+		if (!o->blackhole)
+			xrepl_wire_send(p.w, XREPL_FRAME_BYE, "unprotect", 9);
 		info(ctx, "protection of %s stopped after %llu checkpoints",
 		     o->domain, (unsigned long long)p.acked);
 		write_status(&p, "stopped");
@@ -603,9 +630,11 @@ XREPL_EXPORT int xrepl_protect(struct xrepl_ctx *ctx,
 	}
 	if (p.o->hooks && p.o->hooks->abandon)
 		p.o->hooks->abandon(p.o->hooks->data);
-	/* wakes the receiver on a socket; on pipes it ends by timeout */
-	shutdown(o->in, SHUT_RDWR);
-	pthread_join(p.receiver, NULL);
+	if (!o->blackhole) {
+		/* wakes the receiver on a socket; on pipes it ends by timeout */
+		shutdown(o->in, SHUT_RDWR);
+		pthread_join(p.receiver, NULL);
+	}
 out:
 	if (p.pipe_w >= 0)
 		close(p.pipe_w);

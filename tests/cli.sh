@@ -49,6 +49,22 @@ rm -f "$key"
 check "bench on a missing file exits 1" test $? = 1
 check "bench names the missing file" grep -q '/nonexistent.xlstream: No such file' "$out"
 
+"$xrepl" protect -n -d guest backup >"$out" 2>&1
+check "protect -n -d without -F is refused" grep -q 'add -F to mean it' "$out"
+"$xrepl" protect -F guest backup >"$out" 2>&1
+check "protect without -n -d says what this version lacks" \
+	grep -q 'not available in this version: run with -F -n -d' "$out"
+"$xrepl" protect -F -n -d -k /nonexistent/key guest backup >"$out" 2>&1
+check "protect names a missing key file" \
+	grep -q 'cannot open key file /nonexistent/key' "$out"
+"$xrepl" protect -F -n -d --compress gzip guest backup >"$out" 2>&1
+check "protect names an unknown compression" grep -q "unknown compression \`gzip'" "$out"
+"$xrepl" receive >"$out" 2>&1
+check "receive needs --stdio or --listen" grep -q 'Usage: xrepl receive' "$out"
+XREPL_RUN_DIR=$(mktemp -d) "$xrepl" failover nosuch >"$out" 2>&1
+check "failover of an unknown domain exits 1" test $? = 1
+check "failover says no receiver runs" grep -q 'no xrepl backup process for domain nosuch' "$out"
+
 check "man page renders without warnings" \
 	sh -c "! MANWIDTH=80 man --warnings -l '$srcdir/tools/man/xrepl.8' 2>&1 >/dev/null | grep ."
 tap_done

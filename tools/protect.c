@@ -27,7 +27,8 @@ static void on_stop(int sig)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: %s protect [options] DOMAIN BACKUP-HOST[:PORT]\n\n"
+		"Usage: %s protect [options] DOMAIN BACKUP-HOST[:PORT]\n"
+		"       %s protect -b -F [options] DOMAIN\n\n"
 		"Checkpoint a running PVH guest to a backup host running `xrepl receive'.\n\n"
 		"  -i, --interval MS     checkpoint interval (default 100)\n"
 		"      --adaptive        let the interval follow the guest's dirty rate\n"
@@ -42,13 +43,15 @@ static void usage(FILE *f)
 		"  -s, --ssh CMD         reach the backup by running `CMD BACKUP-HOST xrepl\n"
 		"                        receive --stdio' (as xl does); with -s '' the host\n"
 		"                        argument is the whole command\n"
+		"  -b, --blackhole       no backup: checkpoint and encode, then drop\n"
+		"                        (measures the cost on the guest; needs -F)\n"
 		"  -n, --no-netbuf       do not buffer network output (needs -F)\n"
 		"  -d, --no-disk         do not replicate disks (needs -F)\n"
-		"  -F, --unsafe          allow -n and -d\n\n"
+		"  -F, --unsafe          allow -b, -n and -d\n\n"
 		"This version has no network buffering or disk replication yet: it needs\n"
 		"-F -n -d, and the guest's output then leaves before its checkpoint is\n"
 		"acknowledged. Stop with `xrepl unprotect DOMAIN' or SIGTERM.\n",
-		prog_name);
+		prog_name, prog_name);
 }
 
 /* HOST, HOST:PORT, [V6ADDR] or [V6ADDR]:PORT */
@@ -142,6 +145,7 @@ int protect_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 		{ "cache-size", required_argument, NULL, 'C' },
 		{ "key", required_argument, NULL, 'k' },
 		{ "ssh", required_argument, NULL, 's' },
+		{ "blackhole", no_argument, NULL, 'b' },
 		{ "no-netbuf", no_argument, NULL, 'n' },
 		{ "no-disk", no_argument, NULL, 'd' },
 		{ "unsafe", no_argument, NULL, 'F' },
@@ -161,7 +165,7 @@ int protect_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 	char status_file[4096];
 	pid_t child = 0;
 
-	while ((c = getopt_long(argc, argv, "i:k:s:ndFh", longopts, NULL)) !=
+	while ((c = getopt_long(argc, argv, "i:k:s:bndFh", longopts, NULL)) !=
 	       -1) {
 		switch (c) {
 		case 'i':
@@ -190,6 +194,9 @@ int protect_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 		case 's':
 			ssh = optarg;
 			break;
+		case 'b':
+			o.blackhole = 1;
+			break;
 		case 'n':
 			no_net = 1;
 			break;
@@ -207,7 +214,7 @@ int protect_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 			return 1;
 		}
 	}
-	if (argc - optind != 2) {
+	if (argc - optind != 2 - o.blackhole) {
 		usage(stderr);
 		return 1;
 	}
@@ -217,9 +224,9 @@ int protect_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 			prog_name);
 		return 1;
 	}
-	if ((no_net || no_disk) && !unsafe) {
+	if ((no_net || no_disk || o.blackhole) && !unsafe) {
 		fprintf(stderr,
-			"%s: -n and -d give up output commit or disk consistency: add -F to mean it\n",
+			"%s: -b, -n and -d give up the backup, output commit or disk consistency: add -F to mean it\n",
 			prog_name);
 		return 1;
 	}
@@ -230,17 +237,20 @@ int protect_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 		return 1;
 	}
 	o.domain = argv[optind];
-	if (xrepl_key_load(ctx, key_file, key) < 0)
-		return 1;
-	o.key = key;
-
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGTERM, on_stop);
 	signal(SIGINT, on_stop);
-	fd = ssh ? connect_command(ssh, argv[optind + 1], &child) :
-		   connect_tcp(argv[optind + 1]);
-	if (fd < 0)
-		return 1;
+	if (o.blackhole) {
+		fd = -1;
+	} else {
+		if (xrepl_key_load(ctx, key_file, key) < 0)
+			return 1;
+		o.key = key;
+		fd = ssh ? connect_command(ssh, argv[optind + 1], &child) :
+			   connect_tcp(argv[optind + 1]);
+		if (fd < 0)
+			return 1;
+	}
 	o.in = fd;
 	o.out = fd;
 	run_path(status_file, sizeof(status_file), o.domain, "primary", "json");
@@ -249,7 +259,8 @@ int protect_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 		return 1;
 	r = xrepl_protect(ctx, &o);
 	pid_file_remove(o.domain, "primary");
-	close(fd);
+	if (fd >= 0)
+		close(fd);
 	if (child > 0)
 		waitpid(child, &status, 0);
 	return r < 0;
