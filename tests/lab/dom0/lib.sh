@@ -41,6 +41,17 @@ last_tick() {
 # net_tick NAME: the heartbeat counter asked over the network (port 8)
 net_tick() { nc -w 3 "$(guest_ip "$1")" 8 </dev/null 2>/dev/null | tr -dc 0-9; }
 
+# tick_of NAME: the counter over the network, a few tries, else the console
+tick_of() {
+	local i t
+	for i in 1 2 3 4 5; do
+		t=$(net_tick "$1")
+		[ -n "$t" ] && { echo "$t"; return; }
+		sleep 0.3
+	done
+	last_tick "$1"
+}
+
 # runs_on NAME SECONDS: the guest's counter advances (asked over the network:
 # xenconsoled stops logging a console across suspend and resume)
 runs_on() {

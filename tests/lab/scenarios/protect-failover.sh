@@ -43,8 +43,7 @@ timing "xrepl-protect epochs=$(acked) seconds=$elapsed interval_ms=$INTERVAL_MS 
 # Failover, as a dying primary host.
 p_acked=$(acked)
 # the primary's counter as late as possible (the console log lags)
-p_tick=$(net_tick "$name")
-[ -n "$p_tick" ] || p_tick=$(last_tick "$name")
+p_tick=$(tick_of "$name")
 kill -STOP "$ppid"
 t0=$(now)
 xl destroy "$name"

@@ -28,7 +28,8 @@ for attempt in 1 2 3 4 5; do
 done
 kill -0 "$ppid" 2>/dev/null || fail "the guest died under protection in 5 attempts"
 [ -e "/run/xrepl/$name.backup.pid" ] || fail "the receiver has no pid file"
-p_tick=$(net_tick "$name")
+p_tick=$(tick_of "$name")
+[ -n "$p_tick" ] || fail "cannot read the primary's counter"
 kill -STOP "$ppid"
 xl destroy "$name"
 t0=$(now)

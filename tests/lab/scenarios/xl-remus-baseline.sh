@@ -78,8 +78,7 @@ timing "xl-remus-period $period"
 # Failover, as a dying primary host: nothing more leaves the sender.
 helper=$(pgrep -P "$xlpid" -f libxl-save-helper)
 # the primary's counter as late as possible (the console log lags)
-p_tick=$(net_tick "$name")
-[ -n "$p_tick" ] || p_tick=$(last_tick "$name")
+p_tick=$(tick_of "$name")
 kill -STOP "$xlpid" $helper
 t0=$(now)
 xl destroy "$name"
