@@ -15,7 +15,6 @@
 #include "subcommands.h"
 
 #define DEFAULT_PORT "7800"
-#define DEFAULT_KEY "/etc/xrepl/xrepl.key"
 
 static volatile int stop;
 
@@ -38,7 +37,7 @@ static void usage(FILE *f)
 		"                        much silence or without an ACK (default 5000)\n"
 		"      --compress MODE   none, lz4, xbzrle or xbzrle+lz4 (default)\n"
 		"      --cache-size MIB  page cache for XBZRLE (default 256)\n"
-		"  -k, --key FILE        pre-shared key (default " DEFAULT_KEY
+		"  -k, --key FILE        pre-shared key (default " XREPL_DEFAULT_KEY
 		")\n"
 		"  -s, --ssh CMD         reach the backup by running `CMD BACKUP-HOST xrepl\n"
 		"                        receive --stdio' (as xl does); with -s '' the host\n"
@@ -159,7 +158,7 @@ int protect_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 		.cache_bytes = XREPL_CACHE_BYTES_DEFAULT,
 		.stop = &stop,
 	};
-	const char *key_file = DEFAULT_KEY, *ssh = NULL;
+	const char *key_file = XREPL_DEFAULT_KEY, *ssh = NULL;
 	int no_net = 0, no_disk = 0, unsafe = 0, c, fd, r, status;
 	uint8_t key[XREPL_KEY_LEN];
 	char status_file[4096];

@@ -14,7 +14,6 @@
 #include "run_dir.h"
 #include "subcommands.h"
 
-#define DEFAULT_KEY "/etc/xrepl/xrepl.key"
 
 static volatile int failover;
 
@@ -33,7 +32,7 @@ static void usage(FILE *f)
 		"      --stdio           one primary on standard input and output (as\n"
 		"                        `xrepl protect -s ssh' runs it)\n"
 		"      --listen ADDR:PORT  accept primaries over TCP, one process each\n"
-		"  -k, --key FILE        pre-shared key (default " DEFAULT_KEY
+		"  -k, --key FILE        pre-shared key (default " XREPL_DEFAULT_KEY
 		")\n"
 		"      --timeout MS      the primary is lost after this much silence\n"
 		"                        (default 5000)\n",
@@ -87,7 +86,7 @@ int receive_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 		.cache_bytes = 4ull << 30,
 		.failover = &failover,
 	};
-	const char *key_file = DEFAULT_KEY, *listen_spec = NULL;
+	const char *key_file = XREPL_DEFAULT_KEY, *listen_spec = NULL;
 	uint8_t key[XREPL_KEY_LEN];
 	int use_stdio = 0, c, lfd, fd;
 	pid_t pid;

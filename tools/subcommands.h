@@ -4,6 +4,8 @@
 
 #include "libxrepl.h"
 
+#define XREPL_DEFAULT_KEY "/etc/xrepl/xrepl.key"
+
 extern const char *prog_name;
 
 int failover_main(struct xrepl_ctx *ctx, int argc, char *argv[]);

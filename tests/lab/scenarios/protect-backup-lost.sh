@@ -4,20 +4,7 @@
 . /lab/lib.sh
 name=pb1
 xrepl genkey /run/$name.key || fail "xrepl genkey failed"
-for attempt in 1 2 3 4 5; do
-	start_guest "$name" 6 || fail "guest did not boot"
-	domid=$(xl domid "$name")
-	protect_to_localhost "$name" /run/$name.key
-	# a guest that crashed meanwhile (TCG) is no test of the primary
-	wait_acked "$name" 20 300 && ! guest_crashed_now "$domid" && break
-	show_logs
-	crashed=no
-	guest_crashed_now "$domid" && crashed=yes
-	kill -9 "$ppid" 2>/dev/null
-	for d in $(xl list | awk 'NR > 2 { print $1 }'); do xl destroy "$d"; done
-	[ $crashed = yes ] || fail "protection stopped before 20 epochs: $(tail -n 1 /run/protect.log)"
-done
-kill -0 "$ppid" 2>/dev/null || fail "the guest died under protection in 5 attempts"
+protect_with_retries "$name" 6 20 300 protect_to_localhost "$name" /run/$name.key
 rpid=$(pgrep -f '^xrepl receive --stdio')
 [ -n "$rpid" ] || fail "no xrepl receive process"
 t0=$(now)

@@ -17,25 +17,8 @@ failed_over() {
 }
 
 xrepl genkey /run/$name.key || fail "xrepl genkey failed"
-for attempt in 1 2 3 4 5; do
-	start_guest "$name" 4 || fail "guest did not boot"
-	domid=$(xl domid "$name")
-	rm -f "$status"
-	protect_to_localhost "$name" /run/$name.key
-	t_start=$(now)
-	wait_acked "$name" "$EPOCHS" 400 && ! guest_crashed_now "$domid" && break
-	echo "attempt $attempt: protection ended early, acked=$(acked)"
-	show_logs
-	crashed=no
-	guest_crashed_now "$domid" && crashed=yes
-	kill -9 "$ppid" 2>/dev/null
-	for d in $(xl list | awk 'NR > 2 { print $1 }'); do xl destroy "$d"; done
-	# TCG's nested SVM kills busy PVH guests now and then: only a crashed
-	# guest is worth another attempt
-	[ $crashed = yes ] || fail "fewer than $EPOCHS acknowledged checkpoints: $(tail -n 1 /run/protect.log)"
-done
-kill -0 "$ppid" 2>/dev/null || fail "the guest died under protection in 5 attempts"
-elapsed=$(since "$t_start")
+protect_with_retries "$name" 4 "$EPOCHS" 400 protect_to_localhost "$name" /run/$name.key
+elapsed=$(since "$t_protect")
 cp "$status" "$EXPORT/primary-status.json"
 cat "$status"
 timing "xrepl-protect epochs=$(acked) seconds=$elapsed interval_ms=$INTERVAL_MS pause_avg_ms=$(sed -n 's/.*"pause_ms": {"last": [0-9.]*, "avg": \([0-9.]*\), "max": \([0-9.]*\).*/\1 pause_max_ms=\2/p' "$status") ack_avg_ms=$(sed -n 's/.*"ack_latency_ms": {"last": [0-9.]*, "avg": \([0-9.]*\).*/\1/p' "$status") bytes_raw=$(field bytes_raw "$status") bytes_wire=$(field bytes_wire "$status")"

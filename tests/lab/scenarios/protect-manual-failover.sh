@@ -12,21 +12,12 @@ XREPL_LOG=info xrepl receive --listen 127.0.0.1:7800 --timeout 600000 -k /run/$n
 daemon=$!
 trap 'kill $daemon 2>/dev/null' EXIT
 wait_for 10 sh -c "ss -ltn | grep -q 127.0.0.1:7800" || fail "xrepl receive does not listen"
-for attempt in 1 2 3 4 5; do
-	start_guest "$name" 8 || fail "guest did not boot"
-	domid=$(xl domid "$name")
+start_tcp() {
 	XREPL_LOG=info xrepl protect -F -n -d --timeout 600000 -k /run/$name.key "$name" 127.0.0.1:7800 \
 		>/run/protect.log 2>&1 &
 	ppid=$!
-	wait_acked "$name" 20 300 && ! guest_crashed_now "$domid" && break
-	show_logs
-	crashed=no
-	guest_crashed_now "$domid" && crashed=yes
-	kill -9 "$ppid" 2>/dev/null
-	for d in $(xl list | awk 'NR > 2 { print $1 }'); do xl destroy "$d"; done
-	[ $crashed = yes ] || fail "protection stopped before 20 epochs: $(tail -n 1 /run/protect.log)"
-done
-kill -0 "$ppid" 2>/dev/null || fail "the guest died under protection in 5 attempts"
+}
+protect_with_retries "$name" 8 20 300 start_tcp
 [ -e "/run/xrepl/$name.backup.pid" ] || fail "the receiver has no pid file"
 p_tick=$(tick_of "$name")
 [ -n "$p_tick" ] || fail "cannot read the primary's counter"

@@ -6,19 +6,7 @@
 name=pu1
 PROTECT_FLAGS=--adaptive
 xrepl genkey /run/$name.key || fail "xrepl genkey failed"
-for attempt in 1 2 3 4 5; do
-	start_guest "$name" 7 || fail "guest did not boot"
-	domid=$(xl domid "$name")
-	protect_to_localhost "$name" /run/$name.key
-	wait_acked "$name" 10 300 && ! guest_crashed_now "$domid" && break
-	show_logs
-	crashed=no
-	guest_crashed_now "$domid" && crashed=yes
-	kill -9 "$ppid" 2>/dev/null
-	for d in $(xl list | awk 'NR > 2 { print $1 }'); do xl destroy "$d"; done
-	[ $crashed = yes ] || fail "protection stopped before 10 epochs: $(tail -n 1 /run/protect.log)"
-done
-kill -0 "$ppid" 2>/dev/null || fail "the guest died under protection in 5 attempts"
+protect_with_retries "$name" 7 10 300 protect_to_localhost "$name" /run/$name.key
 xrepl status | tee /run/status.txt
 grep -q "^$name (primary): protecting" /run/status.txt || fail "xrepl status does not show $name"
 xrepl status --json "$name" | grep -q '"role": "primary"' || fail "xrepl status --json lacks the primary"
