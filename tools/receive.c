@@ -14,7 +14,6 @@
 #include "run_dir.h"
 #include "subcommands.h"
 
-
 static volatile int failover;
 
 static void on_failover(int sig)
