@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -245,14 +246,19 @@ const char *xrepl_frame_type_name(unsigned int type);
 
 /*
  * What commits an epoch's side effects: netbuf and blkrepl plug in here.
- * suspend(N) runs as epoch N's checkpoint starts (its output is held from
- * here on), commit(N) once the backup has acknowledged checkpoint N,
- * abandon() when protection stops (release everything held).
+ * start() runs once the domain is known, before anything is sent (< 0
+ * refuses to protect); suspend(N) as epoch N's checkpoint starts (its
+ * output is held from here on); commit(N) once the backup has acknowledged
+ * checkpoint N; abandon() when protection stops (release everything held).
+ * A suspend or commit that fails stops protection. report() adds members
+ * (", \"key\": value") to the status JSON object. Any may be NULL.
  */
 struct xrepl_epoch_hooks {
+	int (*start)(void *data, uint32_t domid);
 	int (*suspend)(void *data, uint64_t epoch);
 	int (*commit)(void *data, uint64_t epoch);
 	void (*abandon)(void *data);
+	void (*report)(void *data, FILE *f);
 	void *data;
 };
 
@@ -277,6 +283,12 @@ struct xrepl_protect_opts {
  * (-ENOTCONN; the guest keeps running, the reason is logged).
  */
 int xrepl_protect(struct xrepl_ctx *ctx, const struct xrepl_protect_opts *o);
+
+/*
+ * Resumes DOMID if a checkpoint left it suspended (its primary was killed):
+ * 1 if it runs again, 0 if it was not suspended, < 0 if it does not resume.
+ */
+int xrepl_resume_suspended(struct xrepl_ctx *ctx, uint32_t domid);
 
 struct xrepl_receive_opts {
 	int in; /* the connection from the primary, already open */

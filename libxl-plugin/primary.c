@@ -56,6 +56,7 @@ struct primary {
 	libxl_ctx *lx;
 	xc_interface *xch;
 	uint32_t domid;
+	int hooks_started;
 	struct xrepl_wire *w;
 	struct xrepl_encoder *enc;
 	struct chunk_queue q;
@@ -295,7 +296,7 @@ static void write_status(struct primary *p, const char *state)
 		"\"pause_ms\": {\"last\": %.2f, \"avg\": %.2f, \"max\": %.2f}, "
 		"\"ack_latency_ms\": {\"last\": %.2f, \"avg\": %.2f, \"max\": %.2f}, "
 		"\"dirty_pages_last\": %llu, \"bytes_raw\": %llu, \"bytes_wire\": %llu, "
-		"\"compress\": \"%s\", \"uptime_s\": %.1f}\n",
+		"\"compress\": \"%s\", \"uptime_s\": %.1f",
 		p->o->domain, p->domid, state, p->why,
 		(unsigned long long)p->epoch, (unsigned long long)p->acked,
 		p->interval_ms, p->pause.last,
@@ -308,21 +309,52 @@ static void write_status(struct primary *p, const char *state)
 		xrepl_compress_name(p->o->compress),
 		(xrepl_now_ms() - p->t_start) / 1e3);
 	pthread_mutex_unlock(&p->lock);
+	if (p->o->hooks && p->o->hooks->report)
+		p->o->hooks->report(p->o->hooks->data, f);
+	fputs("}\n", f);
 	fclose(f);
 	rename(tmp, p->o->status_file);
 }
 
 /* ------------------------------------------------------------ callbacks */
 
+/*
+ * A guest that crashed or shut down will never answer the suspend request;
+ * libxl would wait a minute to find that out.
+ */
+static int guest_gone(struct primary *p)
+{
+	libxl_dominfo info;
+	int gone;
+
+	libxl_dominfo_init(&info);
+	gone = libxl_domain_info(p->lx, &info, p->domid) ||
+	       (info.shutdown &&
+		info.shutdown_reason != LIBXL_SHUTDOWN_REASON_SUSPEND);
+	if (gone)
+		err(p->ctx, "domain %u stopped under protection (%s)", p->domid,
+		    info.shutdown ? libxl_shutdown_reason_to_string(
+					    info.shutdown_reason) :
+				    "gone");
+	libxl_dominfo_dispose(&info);
+	return gone;
+}
+
 static int suspend_cb(void *data)
 {
 	struct primary *p = data;
 	int r;
 
+	if (guest_gone(p))
+		return 0;
+	if (p->o->hooks && p->o->hooks->suspend &&
+	    p->o->hooks->suspend(p->o->hooks->data, p->epoch + 1) < 0) {
+		err(p->ctx, "cannot start epoch %llu (buffering failed)",
+		    (unsigned long long)p->epoch + 1);
+		return 0;
+	}
 	p->t_last_suspend = p->t_suspend;
 	p->t_suspend = xrepl_now_ms();
-	if (p->o->hooks && p->o->hooks->suspend)
-		p->o->hooks->suspend(p->o->hooks->data, p->epoch + 1);
 	r = libxl_domain_suspend_only(p->lx, p->domid, NULL);
 	if (r) {
 		err(p->ctx, "cannot suspend domain %u (libxl error %d)",
@@ -413,8 +445,12 @@ static int checkpoint_cb(void *data)
 		p->interval_ms =
 			adaptive_next(&p->adaptive, p->dirty_last,
 				      p->t_suspend - p->t_last_suspend);
-	if (p->o->hooks && p->o->hooks->commit)
-		p->o->hooks->commit(p->o->hooks->data, p->epoch);
+	if (p->o->hooks && p->o->hooks->commit &&
+	    p->o->hooks->commit(p->o->hooks->data, p->epoch) < 0) {
+		err(p->ctx, "cannot commit epoch %llu (release failed)",
+		    (unsigned long long)p->epoch);
+		return 0;
+	}
 	write_status(p, "protecting");
 	stop = p->o->stop && *p->o->stop;
 	if (stop)
@@ -521,18 +557,73 @@ static int open_xen(struct primary *p)
 	return 0;
 }
 
-/* The guest keeps running whatever happened to its backup. */
-static void resume_if_suspended(struct primary *p)
+static int start_hooks(struct primary *p)
+{
+	const struct xrepl_epoch_hooks *h = p->o->hooks;
+
+	if (!h)
+		return 0;
+	if (h->start && h->start(h->data, p->domid) < 0) {
+		err(p->ctx, "cannot protect %s: its output cannot be held",
+		    p->o->domain);
+		return -EIO;
+	}
+	p->hooks_started = 1;
+	return 0;
+}
+
+static void abandon_hooks(struct primary *p)
+{
+	const struct xrepl_epoch_hooks *h = p->o->hooks;
+
+	if (!p->hooks_started)
+		return;
+	p->hooks_started = 0;
+	if (h->abandon)
+		h->abandon(h->data);
+}
+
+/*
+ * The guest keeps running whatever happened to its backup: 1 if DOMID was
+ * left suspended by a checkpoint and runs again, 0 if it was not
+ * suspended, < 0 if it does not resume.
+ */
+static int resume_suspended(struct xrepl_ctx *ctx, libxl_ctx *lx,
+			    uint32_t domid)
 {
 	libxl_dominfo info;
+	int r = 0;
 
 	libxl_dominfo_init(&info);
-	if (!libxl_domain_info(p->lx, &info, p->domid) && info.shutdown &&
-	    info.shutdown_reason == LIBXL_SHUTDOWN_REASON_SUSPEND &&
-	    libxl_domain_resume(p->lx, p->domid, 1, NULL))
-		err(p->ctx, "domain %u was left suspended and does not resume",
-		    p->domid);
+	if (!libxl_domain_info(lx, &info, domid) && info.shutdown &&
+	    info.shutdown_reason == LIBXL_SHUTDOWN_REASON_SUSPEND) {
+		r = libxl_domain_resume(lx, domid, 1, NULL) ? -EIO : 1;
+		if (r < 0)
+			err(ctx,
+			    "domain %u was left suspended and does not resume",
+			    domid);
+	}
 	libxl_dominfo_dispose(&info);
+	return r;
+}
+
+XREPL_EXPORT int xrepl_resume_suspended(struct xrepl_ctx *ctx, uint32_t domid)
+{
+	xentoollog_logger *xtl = xrepl_xtl_new(ctx);
+	libxl_ctx *lx;
+	int r;
+
+	if (!xtl)
+		return -ENOMEM;
+	if (libxl_ctx_alloc(&lx, LIBXL_VERSION, 0, xtl)) {
+		err(ctx, "cannot open libxl: is this a Xen control domain?");
+		xtl_logger_destroy(xtl);
+		return -EIO;
+	}
+	r = resume_suspended(ctx, lx, domid);
+	libxl_ctx_free(lx);
+	xtl_logger_destroy(xtl);
+	return r;
 }
 
 static int start_threads(struct primary *p)
@@ -582,6 +673,9 @@ XREPL_EXPORT int xrepl_protect(struct xrepl_ctx *ctx,
 	r = open_xen(&p);
 	if (r < 0)
 		goto out;
+	r = start_hooks(&p);
+	if (r < 0)
+		goto out;
 	if (!o->blackhole)
 		p.w = xrepl_wire_new(ctx, o->in, o->out, o->key);
 	p.enc = xrepl_encoder_new(ctx, &copts, send_stream, &p);
@@ -608,8 +702,9 @@ XREPL_EXPORT int xrepl_protect(struct xrepl_ctx *ctx,
 	p.pipe_w = -1;
 	pthread_join(p.reader, NULL);
 	pthread_join(p.sender, NULL);
+	if (p.lost || saved)
+		resume_suspended(ctx, p.lx, p.domid);
 	if (p.lost) {
-		resume_if_suspended(&p);
 		err(ctx,
 		    "protection of %s stopped after %llu checkpoints: backup lost: %s",
 		    o->domain, (unsigned long long)p.acked, p.why);
@@ -628,14 +723,14 @@ XREPL_EXPORT int xrepl_protect(struct xrepl_ctx *ctx,
 		write_status(&p, "stopped");
 		r = 0;
 	}
-	if (p.o->hooks && p.o->hooks->abandon)
-		p.o->hooks->abandon(p.o->hooks->data);
+	abandon_hooks(&p);
 	if (!o->blackhole) {
 		/* wakes the receiver on a socket; on pipes it ends by timeout */
 		shutdown(o->in, SHUT_RDWR);
 		pthread_join(p.receiver, NULL);
 	}
 out:
+	abandon_hooks(&p);
 	if (p.pipe_w >= 0)
 		close(p.pipe_w);
 	if (p.pipe_r >= 0)

@@ -52,8 +52,13 @@ check "bench names the missing file" grep -q '/nonexistent.xlstream: No such fil
 "$xrepl" protect -n -d guest backup >"$out" 2>&1
 check "protect -n -d without -F is refused" grep -q 'add -F to mean it' "$out"
 "$xrepl" protect -F guest backup >"$out" 2>&1
-check "protect without -n -d says what this version lacks" \
-	grep -q 'not available in this version: run with -F -n -d' "$out"
+check "protect without -d says what this version lacks" \
+	grep -q 'disk replication is not available in this version: run with -F -d' "$out"
+"$xrepl" protect -F -d --netbuf-limit 0 guest backup >"$out" 2>&1
+check "protect refuses a zero netbuf limit" grep -q 'netbuf-limit must be' "$out"
+"$xrepl" protect -F -d --netbuf-trace /nonexistent/dir/trace -k /dev/null guest backup >"$out" 2>&1
+check "protect names an unwritable netbuf trace" \
+	grep -q 'cannot open /nonexistent/dir/trace' "$out"
 "$xrepl" protect -F -n -d -k /nonexistent/key guest backup >"$out" 2>&1
 check "protect names a missing key file" \
 	grep -q 'cannot open key file /nonexistent/key' "$out"

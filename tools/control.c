@@ -7,10 +7,12 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "protect_netbuf.h"
 #include "run_dir.h"
 #include "subcommands.h"
 
@@ -26,53 +28,6 @@ static int one_domain(int argc, char *argv[], const char *what, int *done)
 	fprintf(help ? stdout : stderr, "Usage: %s %s DOMAIN\n\n%s\n",
 		prog_name, argv[0], what);
 	return !help;
-}
-
-int failover_main(struct xrepl_ctx *ctx, int argc, char *argv[])
-{
-	static const char what[] =
-		"Resume the backup of DOMAIN now, from its last complete checkpoint,\n"
-		"as if its primary had died. Run on the backup host.";
-	pid_t pid;
-	int done, r = one_domain(argc, argv, what, &done);
-
-	if (done)
-		return r;
-	pid = pid_file_read(argv[1], "backup");
-	if (pid < 0)
-		return 1;
-	if (kill(pid, SIGUSR1) < 0) {
-		fprintf(stderr, "%s: cannot signal the receiver of %s: %s\n",
-			prog_name, argv[1], strerror(errno));
-		return 1;
-	}
-	return 0;
-}
-
-int unprotect_main(struct xrepl_ctx *ctx, int argc, char *argv[])
-{
-	static const char what[] =
-		"Stop protecting DOMAIN: the primary stops checkpointing, the backup\n"
-		"domain is destroyed. Run on the primary host.";
-	struct timespec tick = { 0, 100000000 };
-	pid_t pid;
-	int i, done, r = one_domain(argc, argv, what, &done);
-
-	if (done)
-		return r;
-	pid = pid_file_read(argv[1], "primary");
-	if (pid < 0)
-		return 1;
-	kill(pid, SIGTERM);
-	for (i = 0; i < 300 && kill(pid, 0) == 0; i++)
-		nanosleep(&tick, NULL);
-	if (kill(pid, 0) == 0) {
-		fprintf(stderr,
-			"%s: the primary of %s (pid %d) did not stop within 30 s\n",
-			prog_name, argv[1], (int)pid);
-		return 1;
-	}
-	return 0;
 }
 
 /* The value after "key": in a status file's one line, as text. */
@@ -97,9 +52,109 @@ static const char *field(const char *line, const char *key, char *buf,
 	return buf;
 }
 
+int failover_main(struct xrepl_ctx *ctx, int argc, char *argv[])
+{
+	static const char what[] =
+		"Resume the backup of DOMAIN now, from its last complete checkpoint,\n"
+		"as if its primary had died. Run on the backup host.";
+	pid_t pid;
+	int done, r = one_domain(argc, argv, what, &done);
+
+	if (done)
+		return r;
+	pid = pid_file_read(argv[1], "backup");
+	if (pid < 0)
+		return 1;
+	if (kill(pid, SIGUSR1) < 0) {
+		fprintf(stderr, "%s: cannot signal the receiver of %s: %s\n",
+			prog_name, argv[1], strerror(errno));
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * After a primary was killed: its status file still says which domain, which
+ * may be suspended mid-checkpoint with its output held for good.
+ */
+static int remove_leftovers(struct xrepl_ctx *ctx, const char *domain)
+{
+	char path[4096], line[16384], domid[32];
+	uint32_t id;
+	FILE *f;
+	int n;
+
+	run_path(path, sizeof(path), domain, "primary", "json");
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	if (!fgets(line, sizeof(line), f))
+		line[0] = '\0';
+	fclose(f);
+	field(line, "domid", domid, sizeof(domid));
+	if (!strcmp(domid, "-"))
+		return 0;
+	id = (uint32_t)strtoul(domid, NULL, 10);
+	n = protect_netbuf_cleanup(ctx, id);
+	if (xrepl_resume_suspended(ctx, id) > 0) {
+		printf("resumed %s, left suspended by its killed primary\n",
+		       domain);
+		n++;
+	}
+	return n;
+}
+
+int unprotect_main(struct xrepl_ctx *ctx, int argc, char *argv[])
+{
+	static const char what[] =
+		"Stop protecting DOMAIN: the primary stops checkpointing, releases\n"
+		"the output it holds and the backup domain is destroyed. Run on the\n"
+		"primary host. If the primary was killed, this releases and removes\n"
+		"the network buffers it left behind.";
+	struct timespec tick = { 0, 100000000 };
+	pid_t pid;
+	int i, done, r = one_domain(argc, argv, what, &done);
+
+	if (done)
+		return r;
+	pid = pid_file_read(argv[1], "primary");
+	if (pid < 0)
+		return remove_leftovers(ctx, argv[1]) > 0 ? 0 : 1;
+	kill(pid, SIGTERM);
+	for (i = 0; i < 300 && kill(pid, 0) == 0; i++)
+		nanosleep(&tick, NULL);
+	if (kill(pid, 0) == 0) {
+		fprintf(stderr,
+			"%s: the primary of %s (pid %d) did not stop within 30 s\n",
+			prog_name, argv[1], (int)pid);
+		return 1;
+	}
+	return 0;
+}
+
+/* netbuf's counters, one line per vif */
+static void show_netbuf(const char *line)
+{
+	char vif[64], hp[32], hb[32], rp[32], rb[32], dp[32];
+	const char *p = strstr(line, "\"netbuf\": [");
+
+	if (!p) {
+		printf("  network output not buffered (-n)\n");
+		return;
+	}
+	while ((p = strchr(p + 1, '{')))
+		printf("  %s: held %s packets (%s bytes), released %s packets (%s bytes), dropped %s\n",
+		       field(p, "vif", vif, sizeof(vif)),
+		       field(p, "held_packets", hp, sizeof(hp)),
+		       field(p, "held_bytes", hb, sizeof(hb)),
+		       field(p, "released_packets", rp, sizeof(rp)),
+		       field(p, "released_bytes", rb, sizeof(rb)),
+		       field(p, "dropped_packets", dp, sizeof(dp)));
+}
+
 static void show(const char *path, int json)
 {
-	char line[4096], a[64], b[64], c[64], d[64], e[64], f2[64];
+	char line[16384], a[64], b[64], c[64], d[64], e[64], f2[64];
 	FILE *f = fopen(path, "re");
 
 	if (!f)
@@ -141,6 +196,7 @@ static void show(const char *path, int json)
 	       field(line, "bytes_raw", b, sizeof(b)),
 	       field(line, "bytes_wire", c, sizeof(c)),
 	       field(line, "compress", d, sizeof(d)));
+	show_netbuf(line);
 }
 
 int status_main(struct xrepl_ctx *ctx, int argc, char *argv[])

@@ -11,6 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "netbuf.h"
+#include "protect_netbuf.h"
 #include "run_dir.h"
 #include "subcommands.h"
 
@@ -45,11 +47,15 @@ static void usage(FILE *f)
 		"  -b, --blackhole       no backup: checkpoint and encode, then drop\n"
 		"                        (measures the cost on the guest; needs -F)\n"
 		"  -n, --no-netbuf       do not buffer network output (needs -F)\n"
+		"      --netbuf-limit MIB  bytes a vif may hold per epoch before\n"
+		"                        dropping (default 16)\n"
+		"      --netbuf-trace FILE  append \"<unix time> buffer|release <epoch>\"\n"
+		"                        for every barrier and release\n"
 		"  -d, --no-disk         do not replicate disks (needs -F)\n"
 		"  -F, --unsafe          allow -b, -n and -d\n\n"
-		"This version has no network buffering or disk replication yet: it needs\n"
-		"-F -n -d, and the guest's output then leaves before its checkpoint is\n"
-		"acknowledged. Stop with `xrepl unprotect DOMAIN' or SIGTERM.\n",
+		"Every vif's output is held until the backup has acknowledged the\n"
+		"checkpoint that produced it. This version has no disk replication yet:\n"
+		"it needs -F -d. Stop with `xrepl unprotect DOMAIN' or SIGTERM.\n",
 		prog_name, prog_name);
 }
 
@@ -134,6 +140,45 @@ static int connect_command(const char *cmd, const char *host, pid_t *pid)
 	return sv[0];
 }
 
+static int connect_and_protect(struct xrepl_ctx *ctx,
+			       struct xrepl_protect_opts *o,
+			       const char *key_file, const char *ssh,
+			       const char *target)
+{
+	uint8_t key[XREPL_KEY_LEN];
+	char status_file[4096];
+	pid_t child = 0;
+	int fd = -1, r, status;
+
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGTERM, on_stop);
+	signal(SIGINT, on_stop);
+	if (!o->blackhole) {
+		if (xrepl_key_load(ctx, key_file, key) < 0)
+			return -EINVAL;
+		o->key = key;
+		fd = ssh ? connect_command(ssh, target, &child) :
+			   connect_tcp(target);
+		if (fd < 0)
+			return -ENOTCONN;
+	}
+	o->in = fd;
+	o->out = fd;
+	run_path(status_file, sizeof(status_file), o->domain, "primary",
+		 "json");
+	o->status_file = status_file;
+	r = pid_file_write(o->domain, "primary");
+	if (!r) {
+		r = xrepl_protect(ctx, o);
+		pid_file_remove(o->domain, "primary");
+	}
+	if (fd >= 0)
+		close(fd);
+	if (child > 0)
+		waitpid(child, &status, 0);
+	return r;
+}
+
 int protect_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 {
 	static const struct option longopts[] = {
@@ -146,6 +191,8 @@ int protect_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 		{ "ssh", required_argument, NULL, 's' },
 		{ "blackhole", no_argument, NULL, 'b' },
 		{ "no-netbuf", no_argument, NULL, 'n' },
+		{ "netbuf-limit", required_argument, NULL, 'L' },
+		{ "netbuf-trace", required_argument, NULL, 'T' },
 		{ "no-disk", no_argument, NULL, 'd' },
 		{ "unsafe", no_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
@@ -159,10 +206,11 @@ int protect_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 		.stop = &stop,
 	};
 	const char *key_file = XREPL_DEFAULT_KEY, *ssh = NULL;
-	int no_net = 0, no_disk = 0, unsafe = 0, c, fd, r, status;
-	uint8_t key[XREPL_KEY_LEN];
-	char status_file[4096];
-	pid_t child = 0;
+	const char *netbuf_trace = NULL;
+	int no_net = 0, no_disk = 0, unsafe = 0, c, r;
+	unsigned long netbuf_limit = NETBUF_LIMIT_DEFAULT;
+	struct protect_netbuf *pn = NULL;
+	struct xrepl_epoch_hooks hooks;
 
 	while ((c = getopt_long(argc, argv, "i:k:s:bndFh", longopts, NULL)) !=
 	       -1) {
@@ -199,6 +247,12 @@ int protect_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 		case 'n':
 			no_net = 1;
 			break;
+		case 'L':
+			netbuf_limit = strtoul(optarg, NULL, 10) << 20;
+			break;
+		case 'T':
+			netbuf_trace = optarg;
+			break;
 		case 'd':
 			no_disk = 1;
 			break;
@@ -229,38 +283,26 @@ int protect_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 			prog_name);
 		return 1;
 	}
-	if (!no_net || !no_disk) {
+	if (!no_disk) {
 		fprintf(stderr,
-			"%s: network buffering and disk replication are not available in this version: run with -F -n -d\n",
+			"%s: disk replication is not available in this version: run with -F -d\n",
 			prog_name);
 		return 1;
 	}
-	o.domain = argv[optind];
-	signal(SIGPIPE, SIG_IGN);
-	signal(SIGTERM, on_stop);
-	signal(SIGINT, on_stop);
-	if (o.blackhole) {
-		fd = -1;
-	} else {
-		if (xrepl_key_load(ctx, key_file, key) < 0)
-			return 1;
-		o.key = key;
-		fd = ssh ? connect_command(ssh, argv[optind + 1], &child) :
-			   connect_tcp(argv[optind + 1]);
-		if (fd < 0)
-			return 1;
-	}
-	o.in = fd;
-	o.out = fd;
-	run_path(status_file, sizeof(status_file), o.domain, "primary", "json");
-	o.status_file = status_file;
-	if (pid_file_write(o.domain, "primary") < 0)
+	if (!netbuf_limit || netbuf_limit > UINT32_MAX) {
+		fprintf(stderr, "%s: --netbuf-limit must be 1 to 4095 MiB\n",
+			prog_name);
 		return 1;
-	r = xrepl_protect(ctx, &o);
-	pid_file_remove(o.domain, "primary");
-	if (fd >= 0)
-		close(fd);
-	if (child > 0)
-		waitpid(child, &status, 0);
+	}
+	if (!no_net) {
+		pn = protect_netbuf_new(ctx, (uint32_t)netbuf_limit,
+					netbuf_trace, &hooks);
+		if (!pn)
+			return 1;
+		o.hooks = &hooks;
+	}
+	o.domain = argv[optind];
+	r = connect_and_protect(ctx, &o, key_file, ssh, argv[optind + 1]);
+	protect_netbuf_free(pn);
 	return r < 0;
 }

@@ -69,7 +69,7 @@ cat "$LAB_DIR/dom0.cpio" "$work/job.cpio" >"$work/initrd.cpio"
 dom0_cmd="console=hvc0 loglevel=4"
 [ "$cmd" = shell ] && dom0_cmd="$dom0_cmd lab.shell"
 truncate -s 4G "$work/export.img"
-qemu=(qemu-system-x86_64 -accel tcg,thread=multi -cpu "$CPU" -m "$MEM" -smp 2
+qemu=(qemu-system-x86_64 -accel "${LAB_ACCEL:-tcg,thread=multi}" -cpu "$CPU" -m "$MEM" -smp 2
 	-display none -no-reboot -nic none
 	-kernel "$LAB_DIR/xen.elf"
 	-append "console=com1 com1=115200,8n1 dom0_mem=$DOM0_MEM,max:$DOM0_MEM console_timestamps=boot"

@@ -118,10 +118,11 @@ start_guest() {
 json_field() { sed -n "s/.*\"$1\": \"\{0,1\}\([^,\"}]*\).*/\1/p" "$2" 2>/dev/null; }
 
 # protect_to_localhost NAME KEYFILE [RECEIVE-KEYFILE]: xrepl protect NAME in
-# the background (with $PROTECT_FLAGS), with xrepl receive on this host as
+# the background (with $PROTECT_FLAGS; -n unless NETBUF is set, empty for
+# network buffering), with xrepl receive on this host as
 # its transport; sets $ppid. Logs: /run/protect.log, /run/receive.log.
 protect_to_localhost() {
-	XREPL_LOG=info xrepl protect -F -n -d -i "${INTERVAL_MS:-100}" $PROTECT_FLAGS -k "$2" -s '' "$1" \
+	XREPL_LOG=info xrepl protect -F -d ${NETBUF--n} -i "${INTERVAL_MS:-100}" $PROTECT_FLAGS -k "$2" -s '' "$1" \
 		"XREPL_LOG=info exec xrepl receive --stdio -k ${3:-$2} 2>/run/receive.log" \
 		>/run/protect.log 2>&1 &
 	ppid=$!

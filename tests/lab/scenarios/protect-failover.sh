@@ -1,9 +1,9 @@
 # xrepl protect replicating a PVH guest to localhost (xrepl receive over a
-# transport command, as xl remus -s '' does) for at least $EPOCHS
-# acknowledged checkpoints; then the primary dies as the baseline's does
-# (freeze, destroy the guest, kill): the backup must run under the guest's
-# name with its counter continuing from at least the last acknowledged
-# epoch.
+# transport command, as xl remus -s '' does), network buffering on, for at
+# least $EPOCHS acknowledged checkpoints; then the primary dies as the
+# baseline's does (freeze, destroy the guest, kill): the backup must run
+# under the guest's name with its counter continuing from at least the last
+# acknowledged epoch. The dead primary's IFB goes with `xrepl unprotect'.
 . /lab/lib.sh
 EPOCHS=${EPOCHS:-100}
 INTERVAL_MS=${INTERVAL_MS:-100}
@@ -17,7 +17,7 @@ failed_over() {
 }
 
 xrepl genkey /run/$name.key || fail "xrepl genkey failed"
-protect_with_retries "$name" 4 "$EPOCHS" 400 protect_to_localhost "$name" /run/$name.key
+NETBUF= protect_with_retries "$name" 4 "$EPOCHS" 400 protect_to_localhost "$name" /run/$name.key
 elapsed=$(since "$t_protect")
 cp "$status" "$EXPORT/primary-status.json"
 cat "$status"
@@ -47,4 +47,7 @@ timing "failover seconds=$t_failover acked=$p_acked primary_last_tick=$p_tick ba
 	fail "the backup's counter ($b_first) is ahead of the primary's ($p_tick + ${elapsed}s)"
 grep -q "failover: $name runs as domain" /run/receive.log ||
 	fail "the receiver did not report the failover"
+xrepl unprotect "$name" | grep -q 'left for vifs that are gone' ||
+	fail "xrepl unprotect did not remove the dead primary's IFB"
+ip -o link show type ifb | grep -q ': xr-' && fail "an IFB is left: $(ip -o link show type ifb)"
 xl destroy "$name"
