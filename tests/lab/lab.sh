@@ -17,8 +17,9 @@
 # -o OUT   where files scenarios leave in $EXPORT land (one folder each)
 # Env: LAB_DIR (image cache, default /var/tmp/xrepl-lab), LAB_TIMEOUT
 # (whole boot, s, default 2400), LAB_SCENARIO_TIMEOUT (s, default 900),
-# LAB_MEM (3G), LAB_DOM0_MEM (1024M), LAB_CPU (qemu64,+svm,+npt: NPT gives
-# Xen HAP for PVH guests; -cpu max crashes the PV dom0 under TCG).
+# LAB_MEM (3G), LAB_DOM0_MEM (1024M), LAB_ACCEL (tcg,thread=multi; single
+# is no steadier and much slower), LAB_CPU (qemu64,+svm,+npt: NPT gives Xen
+# HAP for PVH guests; -cpu max crashes the PV dom0 under TCG).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 export LAB_DIR=${LAB_DIR:-/var/tmp/xrepl-lab}
