@@ -64,6 +64,11 @@ check "protect names a missing key file" \
 	grep -q 'cannot open key file /nonexistent/key' "$out"
 "$xrepl" protect -F -n -d --compress gzip guest backup >"$out" 2>&1
 check "protect names an unknown compression" grep -q "unknown compression \`gzip'" "$out"
+"$xrepl" disk-server >"$out" 2>&1
+check "disk-server without an image exits 1" test $? = 1
+check "disk-server without an image prints usage" grep -q 'Usage: xrepl disk-server' "$out"
+"$xrepl" disk-server img --socket a --listen 1 >"$out" 2>&1
+check "disk-server wants one of --socket and --listen" grep -q 'Usage: xrepl disk-server' "$out"
 "$xrepl" receive >"$out" 2>&1
 check "receive needs --stdio or --listen" grep -q 'Usage: xrepl receive' "$out"
 XREPL_RUN_DIR=$(mktemp -d) "$xrepl" failover nosuch >"$out" 2>&1

@@ -8,6 +8,7 @@
 
 extern const char *prog_name;
 
+int disk_server_main(struct xrepl_ctx *ctx, int argc, char *argv[]);
 int failover_main(struct xrepl_ctx *ctx, int argc, char *argv[]);
 int protect_main(struct xrepl_ctx *ctx, int argc, char *argv[]);
 int receive_main(struct xrepl_ctx *ctx, int argc, char *argv[]);

@@ -22,6 +22,8 @@ static const struct {
 	  "Resume a backup now from its last checkpoint" },
 	{ "unprotect", unprotect_main,
 	  "Stop protecting a domain, destroy its backup" },
+	{ "disk-server", disk_server_main,
+	  "Serve a guest's disk image over NBD" },
 	{ "bench", bench_main,
 	  "Measure the page-delta codec on captured streams" },
 	{ "genkey", genkey_main,

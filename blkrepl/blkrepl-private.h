@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#ifndef BLKREPL_PRIVATE_H
+#define BLKREPL_PRIVATE_H
+
+#include <syslog.h>
+
+#include "blkrepl.h"
+
+struct blkrepl_ctx {
+	blkrepl_log_fn log;
+	void *log_data;
+};
+
+struct blkrepl_image {
+	struct blkrepl_ctx *ctx;
+	char *path;
+	int fd;
+	int readonly;
+	int is_blockdev;
+	uint64_t size;
+};
+
+__attribute__((format(printf, 3, 4))) void
+br_log(struct blkrepl_ctx *ctx, int priority, const char *fmt, ...);
+#define br_err(ctx, ...) br_log(ctx, LOG_ERR, __VA_ARGS__)
+#define br_info(ctx, ...) br_log(ctx, LOG_INFO, __VA_ARGS__)
+
+/* image.c: each returns 0 or a negative errno */
+int image_read(struct blkrepl_image *img, void *buf, uint32_t len,
+	       uint64_t off);
+int image_write(struct blkrepl_image *img, const void *buf, uint32_t len,
+		uint64_t off);
+int image_flush(struct blkrepl_image *img);
+int image_trim(struct blkrepl_image *img, uint32_t len, uint64_t off);
+int image_zero(struct blkrepl_image *img, uint32_t len, uint64_t off,
+	       int may_trim);
+
+/* fd_io.c: whole buffers or an error; 0 bytes read at once is -ECONNRESET */
+int read_full(int fd, void *buf, size_t len);
+int write_full(int fd, const void *buf, size_t len);
+int skip_bytes(int fd, uint64_t len);
+
+#endif

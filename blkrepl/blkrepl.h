@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * blkrepl: the block side of xrepl. Serves a guest's raw image or block
+ * device over NBD (fixed newstyle; READ, WRITE, FLUSH, FUA, TRIM,
+ * WRITE_ZEROES, DISC) to the kernel's nbd client under blkback.
+ */
+#ifndef BLKREPL_H
+#define BLKREPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct blkrepl_ctx;
+struct blkrepl_image;
+
+/* priority is a syslog priority (LOG_ERR, LOG_INFO, ...) */
+typedef void (*blkrepl_log_fn)(void *data, int priority, const char *msg);
+
+int blkrepl_ctx_new(struct blkrepl_ctx **ctx, blkrepl_log_fn log, void *data);
+void blkrepl_ctx_free(struct blkrepl_ctx *ctx);
+
+/* A raw image file or a block device; read-only if READONLY. */
+int blkrepl_image_open(struct blkrepl_ctx *ctx, const char *path, int readonly,
+		       struct blkrepl_image **img);
+void blkrepl_image_close(struct blkrepl_image *img);
+uint64_t blkrepl_image_size(const struct blkrepl_image *img);
+
+/*
+ * Serves one NBD client on FD (which it does not close) until it
+ * disconnects. EXPORT is the one export's name; a client may also ask for
+ * "". Returns 0 after NBD_CMD_DISC or NBD_OPT_ABORT, -ECONNRESET if the
+ * client went away, -EPROTO (logged, naming what was wrong) if it broke the
+ * protocol, which ends the connection; the image is never touched by a
+ * request that was not valid as a whole.
+ */
+int blkrepl_nbd_serve(struct blkrepl_image *img, const char *export, int fd);
+
+#endif

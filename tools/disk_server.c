@@ -1,0 +1,217 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* xrepl disk-server: serve a guest's image over NBD (blkrepl). */
+#include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "blkrepl.h"
+#include "subcommands.h"
+
+static volatile sig_atomic_t stop;
+static int active; /* clients being served, so the image outlives them */
+
+struct client {
+	struct blkrepl_image *img;
+	const char *export;
+	int fd;
+};
+
+static void on_stop(int sig)
+{
+	stop = 1;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: %s disk-server [options] IMAGE (--socket PATH | --listen [ADDR:]PORT)\n\n"
+		"Serve IMAGE (a raw image file or a block device) over NBD (fixed\n"
+		"newstyle; READ, WRITE, FLUSH, FUA, TRIM, WRITE_ZEROES) until SIGTERM.\n\n"
+		"  -s, --socket PATH     listen on a unix socket (removed on exit)\n"
+		"  -l, --listen ADDR:PORT  listen on TCP (for tests; no authentication)\n"
+		"  -e, --export NAME     the export's name (default: IMAGE's); \"\" works too\n"
+		"  -r, --read-only       refuse writes\n",
+		prog_name);
+}
+
+static void log_blkrepl(void *data, int priority, const char *msg)
+{
+	struct xrepl_ctx *ctx = data;
+
+	if (priority <= xrepl_get_log_priority(ctx))
+		fprintf(stderr, "%s: %s\n", prog_name, msg);
+}
+
+static int listen_unix(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		fprintf(stderr, "%s: socket path too long: %s\n", prog_name,
+			path);
+		return -1;
+	}
+	strcpy(sun.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	unlink(path);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
+	    listen(fd, 16) < 0) {
+		fprintf(stderr, "%s: cannot listen on %s: %s\n", prog_name,
+			path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int listen_tcp(const char *spec)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE },
+			*res;
+	const char *colon = strrchr(spec, ':');
+	char host[256] = "";
+	int fd = -1, one = 1, r;
+
+	if (colon)
+		snprintf(host, sizeof(host), "%.*s", (int)(colon - spec), spec);
+	r = getaddrinfo(host[0] ? host : NULL, colon ? colon + 1 : spec, &hints,
+			&res);
+	if (r) {
+		fprintf(stderr, "%s: bad listen address %s: %s\n", prog_name,
+			spec, gai_strerror(r));
+		return -1;
+	}
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) < 0 ||
+	    listen(fd, 16) < 0) {
+		fprintf(stderr, "%s: cannot listen on %s: %s\n", prog_name,
+			spec, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	return fd;
+}
+
+static void *serve_client(void *data)
+{
+	struct client *c = data;
+
+	blkrepl_nbd_serve(c->img, c->export, c->fd);
+	close(c->fd);
+	free(c);
+	__atomic_sub_fetch(&active, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+static void accept_loop(int lfd, struct blkrepl_image *img, const char *export)
+{
+	struct client *c;
+	pthread_t t;
+	int fd;
+
+	while (!stop) {
+		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue;
+		c = malloc(sizeof(*c));
+		if (!c) {
+			close(fd);
+			continue;
+		}
+		*c = (struct client){ img, export, fd };
+		__atomic_add_fetch(&active, 1, __ATOMIC_SEQ_CST);
+		if (pthread_create(&t, NULL, serve_client, c)) {
+			__atomic_sub_fetch(&active, 1, __ATOMIC_SEQ_CST);
+			close(fd);
+			free(c);
+			continue;
+		}
+		pthread_detach(t);
+	}
+}
+
+int disk_server_main(struct xrepl_ctx *ctx, int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "export", required_argument, NULL, 'e' },
+		{ "read-only", no_argument, NULL, 'r' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	struct sigaction sa = { .sa_handler = on_stop };
+	const char *sock = NULL, *tcp = NULL, *export = NULL;
+	struct blkrepl_image *img;
+	struct blkrepl_ctx *bctx;
+	int c, ro = 0, lfd;
+
+	while ((c = getopt_long(argc, argv, "s:l:e:rh", longopts, NULL)) !=
+	       -1) {
+		switch (c) {
+		case 's':
+			sock = optarg;
+			break;
+		case 'l':
+			tcp = optarg;
+			break;
+		case 'e':
+			export = optarg;
+			break;
+		case 'r':
+			ro = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 1;
+		}
+	}
+	if (argc - optind != 1 || !sock == !tcp) {
+		usage(stderr);
+		return 1;
+	}
+	if (!export)
+		export = strrchr(argv[optind], '/') ?
+				 strrchr(argv[optind], '/') + 1 :
+				 argv[optind];
+	if (blkrepl_ctx_new(&bctx, log_blkrepl, ctx) < 0)
+		return 1;
+	if (blkrepl_image_open(bctx, argv[optind], ro, &img) < 0) {
+		blkrepl_ctx_free(bctx);
+		return 1;
+	}
+	lfd = sock ? listen_unix(sock) : listen_tcp(tcp);
+	if (lfd >= 0) {
+		signal(SIGPIPE, SIG_IGN);
+		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGINT, &sa, NULL);
+		accept_loop(lfd, img, export);
+		close(lfd);
+		if (sock)
+			unlink(sock);
+	}
+	/* a client still being served at exit keeps the image to the end */
+	if (__atomic_load_n(&active, __ATOMIC_SEQ_CST))
+		return lfd < 0;
+	blkrepl_image_close(img);
+	blkrepl_ctx_free(bctx);
+	return lfd < 0;
+}
