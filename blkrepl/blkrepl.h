@@ -35,4 +35,34 @@ uint64_t blkrepl_image_size(const struct blkrepl_image *img);
  */
 int blkrepl_nbd_serve(struct blkrepl_image *img, const char *export, int fd);
 
+/*
+ * The backup's journal of a replica's uncommitted writes, per epoch: held in
+ * memory up to MEM_LIMIT bytes of data, past it in an unnamed file in
+ * SPILL_DIR; applied at commit, dropped at discard. A write outside the
+ * replica or for an epoch already committed is refused (-EINVAL, logged)
+ * and changes nothing.
+ */
+struct blkrepl_journal;
+struct blkrepl_journal_stats {
+	uint64_t committed; /* the last committed epoch */
+	uint64_t held_bytes; /* write data held in memory now */
+	uint64_t spilled_bytes; /* ever written to the spill file */
+	uint64_t held_writes, applied_writes, discarded_writes;
+};
+
+int blkrepl_journal_new(struct blkrepl_image *replica, const char *spill_dir,
+			uint64_t mem_limit, struct blkrepl_journal **j);
+void blkrepl_journal_free(struct blkrepl_journal *j);
+int blkrepl_journal_write(struct blkrepl_journal *j, uint64_t epoch,
+			  uint64_t offset, const void *data, uint32_t length);
+/* zeroes, or a trim (which the replica also reads back as zeroes) */
+int blkrepl_journal_zero(struct blkrepl_journal *j, uint64_t epoch,
+			 uint64_t offset, uint32_t length, int trim);
+/* Applies every held write of epochs up to EPOCH, in order, then flushes. */
+int blkrepl_journal_commit(struct blkrepl_journal *j, uint64_t epoch);
+/* Failover: drops everything not committed. */
+void blkrepl_journal_discard(struct blkrepl_journal *j);
+void blkrepl_journal_stats(const struct blkrepl_journal *j,
+			   struct blkrepl_journal_stats *st);
+
 #endif

@@ -1,0 +1,235 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The backup's per-epoch write journal. Writes of epochs the backup has not
+ * committed yet are held here, in memory up to a limit and in a spill file
+ * past it, never in the replica: commit(N) applies every held write of
+ * epochs up to N in arrival order and flushes the replica; discard() (at
+ * failover) drops the rest, so the replica is always exactly the primary's
+ * disk at the last committed epoch.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "blkrepl-private.h"
+
+enum op { OP_WRITE, OP_ZERO, OP_TRIM };
+
+struct entry {
+	uint64_t epoch;
+	uint64_t offset;
+	uint32_t length;
+	uint8_t op;
+	uint8_t *data; /* or NULL: spilled at spill_off */
+	uint64_t spill_off;
+};
+
+struct blkrepl_journal {
+	struct blkrepl_ctx *ctx;
+	struct blkrepl_image *replica;
+	struct entry *e;
+	size_t n, cap;
+	uint64_t committed;
+	uint64_t mem_used, mem_limit;
+	int spill_fd;
+	uint64_t spill_end;
+	struct blkrepl_journal_stats st;
+};
+
+int blkrepl_journal_new(struct blkrepl_image *replica, const char *spill_dir,
+			uint64_t mem_limit, struct blkrepl_journal **out)
+{
+	struct blkrepl_journal *j = calloc(1, sizeof(*j));
+
+	if (!j)
+		return -ENOMEM;
+	j->ctx = replica->ctx;
+	j->replica = replica;
+	j->mem_limit = mem_limit;
+	j->spill_fd = open(spill_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (j->spill_fd < 0) {
+		br_err(j->ctx, "cannot make a spill file in %s: %s", spill_dir,
+		       strerror(errno));
+		free(j);
+		return -errno;
+	}
+	*out = j;
+	return 0;
+}
+
+static void drop(struct blkrepl_journal *j, size_t from, size_t to)
+{
+	size_t i;
+
+	for (i = from; i < to; i++) {
+		if (j->e[i].data)
+			j->mem_used -= j->e[i].length;
+		free(j->e[i].data);
+	}
+	memmove(j->e, j->e + to, (j->n - to) * sizeof(*j->e));
+	j->n -= to - from;
+	if (!j->n && j->spill_end) {
+		j->spill_end = 0;
+		if (ftruncate(j->spill_fd, 0) < 0)
+			br_err(j->ctx, "cannot empty the spill file: %s",
+			       strerror(errno));
+	}
+}
+
+void blkrepl_journal_free(struct blkrepl_journal *j)
+{
+	if (!j)
+		return;
+	drop(j, 0, j->n);
+	free(j->e);
+	close(j->spill_fd);
+	free(j);
+}
+
+static int keep_data(struct blkrepl_journal *j, struct entry *e,
+		     const void *data)
+{
+	ssize_t n;
+
+	if (j->mem_used + e->length <= j->mem_limit) {
+		e->data = malloc(e->length ? e->length : 1);
+		if (e->data) {
+			memcpy(e->data, data, e->length);
+			j->mem_used += e->length;
+			return 0;
+		}
+	}
+	n = pwrite(j->spill_fd, data, e->length, (off_t)j->spill_end);
+	if (n != (ssize_t)e->length) {
+		br_err(j->ctx, "cannot spill %u bytes: %s", e->length,
+		       n < 0 ? strerror(errno) : "short write");
+		return -EIO;
+	}
+	e->spill_off = j->spill_end;
+	j->spill_end += e->length;
+	j->st.spilled_bytes += e->length;
+	return 0;
+}
+
+static int add(struct blkrepl_journal *j, uint8_t op, uint64_t epoch,
+	       uint64_t offset, const void *data, uint32_t length)
+{
+	struct entry *e;
+	int r;
+
+	if (epoch <= j->committed) {
+		br_err(j->ctx,
+		       "disk write for epoch %llu, but epoch %llu is committed",
+		       (unsigned long long)epoch,
+		       (unsigned long long)j->committed);
+		return -EINVAL;
+	}
+	if (!length || offset > j->replica->size ||
+	    length > j->replica->size - offset) {
+		br_err(j->ctx,
+		       "disk write of %u bytes at %llu is outside the %llu-byte replica",
+		       length, (unsigned long long)offset,
+		       (unsigned long long)j->replica->size);
+		return -EINVAL;
+	}
+	if (j->n == j->cap) {
+		size_t cap = j->cap ? 2 * j->cap : 64;
+		struct entry *p = realloc(j->e, cap * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		j->e = p;
+		j->cap = cap;
+	}
+	e = &j->e[j->n];
+	*e = (struct entry){
+		.epoch = epoch, .offset = offset, .length = length, .op = op
+	};
+	if (op == OP_WRITE) {
+		r = keep_data(j, e, data);
+		if (r < 0)
+			return r;
+	}
+	j->n++;
+	j->st.held_writes++;
+	return 0;
+}
+
+int blkrepl_journal_write(struct blkrepl_journal *j, uint64_t epoch,
+			  uint64_t offset, const void *data, uint32_t length)
+{
+	return add(j, OP_WRITE, epoch, offset, data, length);
+}
+
+int blkrepl_journal_zero(struct blkrepl_journal *j, uint64_t epoch,
+			 uint64_t offset, uint32_t length, int trim)
+{
+	return add(j, trim ? OP_TRIM : OP_ZERO, epoch, offset, NULL, length);
+}
+
+static int apply(struct blkrepl_journal *j, const struct entry *e,
+		 uint8_t **buf, uint32_t *cap)
+{
+	uint8_t *p;
+
+	switch (e->op) {
+	case OP_ZERO:
+		return image_zero(j->replica, e->length, e->offset, 0);
+	case OP_TRIM:
+		/* a trimmed range must read back as zeroes on every replica */
+		return image_zero(j->replica, e->length, e->offset, 1);
+	}
+	if (e->data)
+		return image_write(j->replica, e->data, e->length, e->offset);
+	if (e->length > *cap) {
+		p = realloc(*buf, e->length);
+		if (!p)
+			return -ENOMEM;
+		*buf = p;
+		*cap = e->length;
+	}
+	if (pread(j->spill_fd, *buf, e->length, (off_t)e->spill_off) !=
+	    (ssize_t)e->length)
+		return -EIO;
+	return image_write(j->replica, *buf, e->length, e->offset);
+}
+
+int blkrepl_journal_commit(struct blkrepl_journal *j, uint64_t epoch)
+{
+	uint8_t *buf = NULL;
+	uint32_t cap = 0;
+	size_t i;
+	int r = 0;
+
+	for (i = 0; !r && i < j->n && j->e[i].epoch <= epoch; i++)
+		r = apply(j, &j->e[i], &buf, &cap);
+	free(buf);
+	if (!r)
+		r = image_flush(j->replica);
+	if (r < 0) {
+		br_err(j->ctx, "cannot commit epoch %llu to the replica: %s",
+		       (unsigned long long)epoch, strerror(-r));
+		return r;
+	}
+	j->st.applied_writes += i;
+	drop(j, 0, i);
+	if (epoch > j->committed)
+		j->committed = epoch;
+	return 0;
+}
+
+void blkrepl_journal_discard(struct blkrepl_journal *j)
+{
+	j->st.discarded_writes += j->n;
+	drop(j, 0, j->n);
+}
+
+void blkrepl_journal_stats(const struct blkrepl_journal *j,
+			   struct blkrepl_journal_stats *st)
+{
+	*st = j->st;
+	st->held_bytes = j->mem_used;
+	st->committed = j->committed;
+}
