@@ -4,6 +4,7 @@
 #include <netlink/route/link.h>
 #include <netlink/route/qdisc/plug.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,6 +136,11 @@ int netbuf_add(struct netbuf_ctx *ctx, const char *ifname, uint32_t limit,
 
 	if (strlen(ifname) >= IF_NAMESIZE) {
 		nb_err(ctx, "%s: not an interface name (too long)", ifname);
+		return -EINVAL;
+	}
+	if (limit > INT32_MAX) {
+		nb_err(ctx, "a plug holds at most %d bytes, not %u", INT32_MAX,
+		       limit);
 		return -EINVAL;
 	}
 	netbuf_remove_stale(ctx);

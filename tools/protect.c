@@ -47,8 +47,8 @@ static void usage(FILE *f)
 		"  -b, --blackhole       no backup: checkpoint and encode, then drop\n"
 		"                        (measures the cost on the guest; needs -F)\n"
 		"  -n, --no-netbuf       do not buffer network output (needs -F)\n"
-		"      --netbuf-limit MIB  bytes a vif may hold per epoch before\n"
-		"                        dropping (default 16)\n"
+		"      --netbuf-limit MIB  what a vif may hold before its frames are\n"
+		"                        dropped (default 16)\n"
 		"      --netbuf-trace FILE  append \"<unix time> buffer|release <epoch>\"\n"
 		"                        for every barrier and release\n"
 		"  -d, --no-disk         do not replicate disks (needs -F)\n"
@@ -289,8 +289,8 @@ int protect_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 			prog_name);
 		return 1;
 	}
-	if (!netbuf_limit || netbuf_limit > UINT32_MAX) {
-		fprintf(stderr, "%s: --netbuf-limit must be 1 to 4095 MiB\n",
+	if (!netbuf_limit || netbuf_limit > INT32_MAX) {
+		fprintf(stderr, "%s: --netbuf-limit must be 1 to 2047 MiB\n",
 			prog_name);
 		return 1;
 	}

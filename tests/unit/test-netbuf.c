@@ -333,6 +333,8 @@ static void no_such_interface(void **state)
 	assert_non_null(strstr(logged, "no network interface nbnothere"));
 	assert_int_equal(netbuf_add(ctx, "a-name-far-too-long", 0, &nb),
 			 -EINVAL);
+	assert_int_equal(netbuf_add(ctx, VIF, 3u << 30, &nb), -EINVAL);
+	assert_non_null(strstr(logged, "a plug holds at most"));
 }
 
 /* Someone else's ingress qdisc is refused by name and left alone. */
