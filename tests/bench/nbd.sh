@@ -6,7 +6,7 @@ set -euo pipefail
 build=$1
 runtime=${BENCH_SECONDS:-10}
 dir=$(mktemp -d /var/tmp/xrepl-bench-nbd.XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
 for tool in qemu-nbd fio; do
 	command -v $tool >/dev/null || { echo "nbd.sh: $tool missing (setup.sh installs it)" >&2; exit 1; }
 done
@@ -29,7 +29,7 @@ run() {
 	fio --name="$1" --ioengine=nbd --uri="nbd+unix:///?socket=$dir/sock" \
 		--rw="$2" --bs="$3" --iodepth="$4" --size=512M --runtime="$runtime" \
 		--time_based --output-format=terse --terse-version=3 |
-		awk -F';' '{ printf "%.1f %.0f\n", ($7 + $48) * 1024 / 1e6, $8 + $49 }'
+		awk -F';' '/^3;/ { printf "%.1f %.0f\n", ($7 + $48) * 1024 / 1e6, $8 + $49 }'
 }
 
 workloads="randread:4k:16 randwrite:4k:16 read:1M:4 write:1M:4"
