@@ -59,17 +59,20 @@ int blkrepl_journal_new(struct blkrepl_image *replica, const char *spill_dir,
 	return 0;
 }
 
-static void drop(struct blkrepl_journal *j, size_t from, size_t to)
+/* Forgets the COUNT oldest entries (applied or discarded). */
+static void drop_first(struct blkrepl_journal *j, size_t count)
 {
 	size_t i;
 
-	for (i = from; i < to; i++) {
+	if (!count)
+		return;
+	for (i = 0; i < count; i++) {
 		if (j->e[i].data)
 			j->mem_used -= j->e[i].length;
 		free(j->e[i].data);
 	}
-	memmove(j->e, j->e + to, (j->n - to) * sizeof(*j->e));
-	j->n -= to - from;
+	memmove(j->e, j->e + count, (j->n - count) * sizeof(*j->e));
+	j->n -= count;
 	if (!j->n && j->spill_end) {
 		j->spill_end = 0;
 		if (ftruncate(j->spill_fd, 0) < 0)
@@ -82,7 +85,7 @@ void blkrepl_journal_free(struct blkrepl_journal *j)
 {
 	if (!j)
 		return;
-	drop(j, 0, j->n);
+	drop_first(j, j->n);
 	free(j->e);
 	close(j->spill_fd);
 	free(j);
@@ -214,7 +217,7 @@ int blkrepl_journal_commit(struct blkrepl_journal *j, uint64_t epoch)
 		return r;
 	}
 	j->st.applied_writes += i;
-	drop(j, 0, i);
+	drop_first(j, i);
 	if (epoch > j->committed)
 		j->committed = epoch;
 	return 0;
@@ -223,7 +226,7 @@ int blkrepl_journal_commit(struct blkrepl_journal *j, uint64_t epoch)
 void blkrepl_journal_discard(struct blkrepl_journal *j)
 {
 	j->st.discarded_writes += j->n;
-	drop(j, 0, j->n);
+	drop_first(j, j->n);
 }
 
 void blkrepl_journal_stats(const struct blkrepl_journal *j,

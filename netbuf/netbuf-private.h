@@ -23,6 +23,7 @@ struct netbuf {
 	char ifb[IF_NAMESIZE];
 	int ifindex;
 	int ifb_index;
+	int redirected; /* the vif's ingress qdisc is ours to remove */
 	struct rtnl_qdisc *plug;
 };
 
@@ -46,6 +47,7 @@ int ifb_delete(struct netbuf_ctx *ctx, const char *ifb);
 
 int redirect_add(struct netbuf_ctx *ctx, const char *ifname, int ifindex,
 		 int ifb_index);
+int redirect_is_ours(struct netbuf_ctx *ctx, int ifindex, int ifb_index);
 int redirect_remove(struct netbuf_ctx *ctx, int ifindex);
 
 int plug_add(struct netbuf *nb, uint32_t limit);

@@ -86,14 +86,16 @@ int netbuf_cleanup(struct netbuf_ctx *ctx, const char *ifname)
 		return 0;
 	nb_info(ctx, "removing what an earlier run left on %s", ifname);
 	ifindex = if_index(ctx, ifname);
-	if (ifindex > 0 && redirect_remove(ctx, ifindex) < 0)
+	/* the vif's ingress qdisc only if it holds our redirect */
+	if (ifindex > 0 && redirect_is_ours(ctx, ifindex, if_index(ctx, ifb)) &&
+	    redirect_remove(ctx, ifindex) < 0)
 		return -EIO;
 	return ifb_delete(ctx, ifb) < 0 ? -EIO : 1;
 }
 
 static void teardown(struct netbuf *nb)
 {
-	if (nb->ifindex > 0)
+	if (nb->redirected)
 		redirect_remove(nb->ctx, nb->ifindex);
 	if (nb->ifb_index > 0)
 		ifb_delete(nb->ctx, nb->ifb);
@@ -123,8 +125,7 @@ static int build(struct netbuf *nb, uint32_t limit)
 	if (r < 0)
 		return r;
 	r = redirect_add(ctx, nb->ifname, nb->ifindex, nb->ifb_index);
-	if (r < 0)
-		nb->ifindex = 0; /* nothing of ours on the vif to remove */
+	nb->redirected = !r;
 	return r;
 }
 

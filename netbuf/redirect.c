@@ -13,6 +13,7 @@
 #include <netlink/route/classifier.h>
 #include <netlink/route/cls/u32.h>
 #include <netlink/route/qdisc.h>
+#include <string.h>
 
 #include "netbuf-private.h"
 
@@ -128,6 +129,30 @@ int redirect_add(struct netbuf_ctx *ctx, const char *ifname, int ifindex,
 	if (r < 0)
 		redirect_remove(ctx, ifindex);
 	return r;
+}
+
+/* 1 if IFINDEX's ingress holds our filter, redirecting to IFB_INDEX */
+int redirect_is_ours(struct netbuf_ctx *ctx, int ifindex, int ifb_index)
+{
+	struct nl_cache *c;
+	struct nl_object *o;
+	struct rtnl_act *act;
+	const char *kind;
+	int ours = 0;
+
+	if (rtnl_cls_alloc_cache(ctx->sk, ifindex, INGRESS_HANDLE, &c) < 0)
+		return 0;
+	for (o = nl_cache_get_first(c); o && !ours; o = nl_cache_get_next(o)) {
+		kind = rtnl_tc_get_kind(TC_CAST(o));
+		if (!kind || strcmp(kind, "u32"))
+			continue;
+		act = rtnl_u32_get_action((struct rtnl_cls *)o);
+		kind = act ? rtnl_tc_get_kind(TC_CAST(act)) : NULL;
+		ours = kind && !strcmp(kind, "mirred") &&
+		       rtnl_mirred_get_ifindex(act) == (uint32_t)ifb_index;
+	}
+	nl_cache_free(c);
+	return ours;
 }
 
 /* Deleting the ingress qdisc takes its filters and their actions along. */

@@ -343,6 +343,7 @@ static void foreign_ingress_is_kept(void **state)
 	struct netbuf_ctx *ctx = ctx_of(state);
 	struct rtnl_qdisc *q = rtnl_qdisc_alloc(), *kept;
 	struct nl_cache *c;
+	struct netbuf *nb;
 	char ifb[IF_NAMESIZE];
 
 	rtnl_tc_set_ifindex(TC_CAST(q), if_index(ctx, VIF));
@@ -353,6 +354,8 @@ static void foreign_ingress_is_kept(void **state)
 
 	assert_int_equal(build_redirect(ctx, VIF), -EEXIST);
 	assert_non_null(strstr(logged, "tc qdisc del dev " VIF " ingress"));
+	/* nor does a whole setup, failing on the way, take it away */
+	assert_true(netbuf_add(ctx, VIF, 0, &nb) < 0);
 	assert_int_equal(rtnl_qdisc_alloc_cache(ctx->sk, &c), 0);
 	kept = rtnl_qdisc_get_by_parent(c, if_index(ctx, VIF), TC_H_INGRESS);
 	assert_non_null(kept);
