@@ -2,6 +2,7 @@
 #ifndef BLKREPL_PRIVATE_H
 #define BLKREPL_PRIVATE_H
 
+#include <pthread.h>
 #include <syslog.h>
 
 #include "blkrepl.h"
@@ -18,6 +19,9 @@ struct blkrepl_image {
 	int readonly;
 	int is_blockdev;
 	uint64_t size;
+	/* writes and their records land in one order */
+	pthread_mutex_t lock;
+	int repl_fd; /* the replicator's socket, or -1 */
 };
 
 __attribute__((format(printf, 3, 4))) void
@@ -34,6 +38,11 @@ int image_flush(struct blkrepl_image *img);
 int image_trim(struct blkrepl_image *img, uint32_t len, uint64_t off);
 int image_zero(struct blkrepl_image *img, uint32_t len, uint64_t off,
 	       int may_trim);
+
+/* replication.c: a write, zero or trim (BLKREPL_REC_*) and its record, in
+ * one order; MAY_TRIM lets zeroes be holes */
+int image_change(struct blkrepl_image *img, uint32_t type, const void *buf,
+		 uint32_t len, uint64_t off, int may_trim);
 
 /* fd_io.c: whole buffers or an error; 0 bytes read at once is -ECONNRESET */
 int read_full(int fd, void *buf, size_t len);

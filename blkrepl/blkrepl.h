@@ -36,6 +36,45 @@ uint64_t blkrepl_image_size(const struct blkrepl_image *img);
 int blkrepl_nbd_serve(struct blkrepl_image *img, const char *export, int fd);
 
 /*
+ * Replication of a served image. A replicator (the engine) connects to the
+ * server's control socket and sends START: the server streams the whole
+ * image as WRITE records, then every write, zero and trim as it lands, in
+ * the order they land. MARK(N) ends epoch N: MARKED(N) follows the records
+ * of every write that landed before it. Records and commands share one
+ * 16-byte little-endian header (u32 type, u32 length, u64 offset, or the
+ * epoch for MARK and MARKED); a WRITE's data follows it.
+ */
+enum blkrepl_rec_type {
+	BLKREPL_REC_WRITE = 1,
+	BLKREPL_REC_ZERO,
+	BLKREPL_REC_TRIM,
+	BLKREPL_REC_MARKED,
+	BLKREPL_CMD_START = 16,
+	BLKREPL_CMD_MARK,
+};
+#define BLKREPL_REC_HDR 16
+#define BLKREPL_REC_MAX_DATA (32u << 20)
+
+struct blkrepl_rec {
+	uint32_t type;
+	uint32_t length;
+	uint64_t offset;
+	const uint8_t *data; /* into the parsed buffer, for WRITE */
+};
+
+/*
+ * 1 and *rec if BUF starts with a whole record (*used bytes), 0 if more is
+ * needed, -EINVAL with *why naming the field if it is not a record.
+ */
+int blkrepl_rec_parse(const uint8_t *buf, size_t len, struct blkrepl_rec *rec,
+		      size_t *used, const char **why);
+void blkrepl_rec_header(uint8_t hdr[BLKREPL_REC_HDR], uint32_t type,
+			uint32_t length, uint64_t offset);
+
+/* Serves one replicator on FD until it goes away; one at a time. */
+int blkrepl_replicate(struct blkrepl_image *img, int fd);
+
+/*
  * The backup's journal of a replica's uncommitted writes, per epoch: held in
  * memory up to MEM_LIMIT bytes of data, past it in an unnamed file in
  * SPILL_DIR; applied at commit, dropped at discard. A write outside the
@@ -58,6 +97,9 @@ int blkrepl_journal_write(struct blkrepl_journal *j, uint64_t epoch,
 /* zeroes, or a trim (which the replica also reads back as zeroes) */
 int blkrepl_journal_zero(struct blkrepl_journal *j, uint64_t epoch,
 			 uint64_t offset, uint32_t length, int trim);
+/* A WRITE, ZERO or TRIM record as part of EPOCH */
+int blkrepl_journal_record(struct blkrepl_journal *j, uint64_t epoch,
+			   const struct blkrepl_rec *rec);
 /* Applies every held write of epochs up to EPOCH, in order, then flushes. */
 int blkrepl_journal_commit(struct blkrepl_journal *j, uint64_t epoch);
 /* Failover: drops everything not committed. */

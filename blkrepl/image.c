@@ -68,6 +68,8 @@ int blkrepl_image_open(struct blkrepl_ctx *ctx, const char *path, int readonly,
 		return -ENOMEM;
 	img->ctx = ctx;
 	img->readonly = readonly;
+	img->repl_fd = -1;
+	pthread_mutex_init(&img->lock, NULL);
 	img->path = strdup(path);
 	img->fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (!img->path || img->fd < 0) {
@@ -94,6 +96,7 @@ void blkrepl_image_close(struct blkrepl_image *img)
 		return;
 	if (img->fd >= 0)
 		close(img->fd);
+	pthread_mutex_destroy(&img->lock);
 	free(img->path);
 	free(img);
 }

@@ -166,6 +166,22 @@ int blkrepl_journal_write(struct blkrepl_journal *j, uint64_t epoch,
 	return add(j, OP_WRITE, epoch, offset, data, length);
 }
 
+int blkrepl_journal_record(struct blkrepl_journal *j, uint64_t epoch,
+			   const struct blkrepl_rec *rec)
+{
+	switch (rec->type) {
+	case BLKREPL_REC_WRITE:
+		return add(j, OP_WRITE, epoch, rec->offset, rec->data,
+			   rec->length);
+	case BLKREPL_REC_ZERO:
+		return add(j, OP_ZERO, epoch, rec->offset, NULL, rec->length);
+	case BLKREPL_REC_TRIM:
+		return add(j, OP_TRIM, epoch, rec->offset, NULL, rec->length);
+	}
+	br_err(j->ctx, "record type %u is not a change to the disk", rec->type);
+	return -EINVAL;
+}
+
 int blkrepl_journal_zero(struct blkrepl_journal *j, uint64_t epoch,
 			 uint64_t offset, uint32_t length, int trim)
 {

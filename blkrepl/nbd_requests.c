@@ -109,14 +109,17 @@ static int execute(struct blkrepl_image *img, const struct nbd_request *req,
 	case NBD_CMD_READ:
 		return image_read(img, buf, req->length, req->offset);
 	case NBD_CMD_WRITE:
-		r = image_write(img, buf, req->length, req->offset);
+		r = image_change(img, BLKREPL_REC_WRITE, buf, req->length,
+				 req->offset, 0);
 		break;
 	case NBD_CMD_TRIM:
-		r = image_trim(img, req->length, req->offset);
+		r = image_change(img, BLKREPL_REC_TRIM, NULL, req->length,
+				 req->offset, 1);
 		break;
 	case NBD_CMD_WRITE_ZEROES:
-		r = image_zero(img, req->length, req->offset,
-			       !(req->flags & NBD_CMD_FLAG_NO_HOLE));
+		r = image_change(img, BLKREPL_REC_ZERO, NULL, req->length,
+				 req->offset,
+				 !(req->flags & NBD_CMD_FLAG_NO_HOLE));
 		break;
 	default:
 		return image_flush(img);

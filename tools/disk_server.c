@@ -22,6 +22,7 @@ struct client {
 	struct blkrepl_image *img;
 	const char *export;
 	int fd;
+	int control; /* a replicator, not an NBD client */
 };
 
 static void on_stop(int sig)
@@ -38,6 +39,9 @@ static void usage(FILE *f)
 		"  -s, --socket PATH     listen on a unix socket (removed on exit)\n"
 		"  -l, --listen ADDR:PORT  listen on TCP (for tests; no authentication)\n"
 		"  -e, --export NAME     the export's name (default: IMAGE's); \"\" works too\n"
+		"  -c, --control PATH    a unix socket for the replicator (xrepl protect):\n"
+		"                        START streams the image, then every change,\n"
+		"                        with MARKED(N) after the changes of epoch N\n"
 		"  -r, --read-only       refuse writes\n",
 		prog_name);
 }
@@ -111,14 +115,18 @@ static void *serve_client(void *data)
 {
 	struct client *c = data;
 
-	blkrepl_nbd_serve(c->img, c->export, c->fd);
+	if (c->control)
+		blkrepl_replicate(c->img, c->fd);
+	else
+		blkrepl_nbd_serve(c->img, c->export, c->fd);
 	close(c->fd);
 	free(c);
 	__atomic_sub_fetch(&active, 1, __ATOMIC_SEQ_CST);
 	return NULL;
 }
 
-static void accept_loop(int lfd, struct blkrepl_image *img, const char *export)
+static void accept_loop(int lfd, struct blkrepl_image *img, const char *export,
+			int control)
 {
 	struct client *c;
 	pthread_t t;
@@ -133,7 +141,7 @@ static void accept_loop(int lfd, struct blkrepl_image *img, const char *export)
 			close(fd);
 			continue;
 		}
-		*c = (struct client){ img, export, fd };
+		*c = (struct client){ img, export, fd, control };
 		__atomic_add_fetch(&active, 1, __ATOMIC_SEQ_CST);
 		if (pthread_create(&t, NULL, serve_client, c)) {
 			__atomic_sub_fetch(&active, 1, __ATOMIC_SEQ_CST);
@@ -145,23 +153,39 @@ static void accept_loop(int lfd, struct blkrepl_image *img, const char *export)
 	}
 }
 
+struct control {
+	int fd;
+	struct blkrepl_image *img;
+};
+
+static void *control_main(void *data)
+{
+	struct control *c = data;
+
+	accept_loop(c->fd, c->img, NULL, 1);
+	return NULL;
+}
+
 int disk_server_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 {
 	static const struct option longopts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "export", required_argument, NULL, 'e' },
+		{ "control", required_argument, NULL, 'c' },
 		{ "read-only", no_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
 	struct sigaction sa = { .sa_handler = on_stop };
-	const char *sock = NULL, *tcp = NULL, *export = NULL;
+	const char *sock = NULL, *tcp = NULL, *export = NULL, *ctl = NULL;
+	struct control control = { -1, NULL };
+	pthread_t ctl_thread;
 	struct blkrepl_image *img;
 	struct blkrepl_ctx *bctx;
 	int c, ro = 0, lfd;
 
-	while ((c = getopt_long(argc, argv, "s:l:e:rh", longopts, NULL)) !=
+	while ((c = getopt_long(argc, argv, "s:l:e:c:rh", longopts, NULL)) !=
 	       -1) {
 		switch (c) {
 		case 's':
@@ -172,6 +196,9 @@ int disk_server_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 			break;
 		case 'e':
 			export = optarg;
+			break;
+		case 'c':
+			ctl = optarg;
 			break;
 		case 'r':
 			ro = 1;
@@ -199,14 +226,24 @@ int disk_server_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 		return 1;
 	}
 	lfd = sock ? listen_unix(sock) : listen_tcp(tcp);
+	if (lfd >= 0 && ctl) {
+		control = (struct control){ listen_unix(ctl), img };
+		if (control.fd < 0 ||
+		    pthread_create(&ctl_thread, NULL, control_main, &control)) {
+			close(lfd);
+			lfd = -1;
+		}
+	}
 	if (lfd >= 0) {
 		signal(SIGPIPE, SIG_IGN);
 		sigaction(SIGTERM, &sa, NULL);
 		sigaction(SIGINT, &sa, NULL);
-		accept_loop(lfd, img, export);
+		accept_loop(lfd, img, export, 0);
 		close(lfd);
 		if (sock)
 			unlink(sock);
+		if (ctl)
+			unlink(ctl);
 	}
 	/* a client still being served at exit keeps the image to the end */
 	if (__atomic_load_n(&active, __ATOMIC_SEQ_CST))

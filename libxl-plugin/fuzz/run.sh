@@ -1,7 +1,7 @@
 #!/bin/bash
 # run.sh BUILDDIR SECONDS: builds seeds from the lab corpus (the head of
 # each stream, and its encoded frames) and by hand (a wire HELLO, an NBD
-# session), and runs each fuzzer for SECONDS.
+# session, disk records), and runs each fuzzer for SECONDS.
 # Exits non-zero on the first crash; the reproducer is left in BUILDDIR/fuzz.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -9,7 +9,8 @@ build=$1
 seconds=$2
 corpus=${XREPL_CORPUS:-$here/../../../shared/corpus}
 work=$build/fuzz
-mkdir -p "$work/seeds-stream" "$work/seeds-decoder" "$work/seeds-wire" "$work/seeds-nbd"
+mkdir -p "$work/seeds-stream" "$work/seeds-decoder" "$work/seeds-wire" "$work/seeds-nbd" \
+	"$work/seeds-records"
 # a HELLO, and a HELLO followed by a forged AUTH
 printf '\001\000\000\000\044\000\000\000\001\000\000\000%032d' 0 >"$work/seeds-wire/hello"
 { cat "$work/seeds-wire/hello"; printf '\003\000\000\000\040\000\000\000%032d' 0; } >"$work/seeds-wire/auth"
@@ -23,13 +24,16 @@ req() { printf '%b' "\x25\x60\x95\x13\0\0\0$(x "$1")\0\0\0\0\0\0\0$(x "$2")\0\0\
 	req 0 2 16
 	req 2 3 0
 } >"$work/seeds-nbd/go-write-read"
+# disk records: a 16-byte WRITE, a ZERO, MARKED 1
+printf '%b' '\1\0\0\0\20\0\0\0\0\0\0\0\0\0\0\0AAAAAAAAAAAAAAAA\2\0\0\0\0\2\0\0\0\1\0\0\0\0\0\0\4\0\0\0\0\0\0\0\1\0\0\0\0\0\0\0' \
+	>"$work/seeds-records/write-zero-mark"
 for f in "$corpus"/*.zst; do
 	[ -e "$f" ] || continue
 	n=$(basename "$f" .xlstream.zst)
 	zstd -dcq "$f" | head -c 65536 >"$work/seeds-stream/$n" || true
 	"$build/fuzz-encode-seed" <"$work/seeds-stream/$n" >"$work/seeds-decoder/$n"
 done
-for t in stream decoder wire nbd; do
+for t in stream decoder wire nbd records; do
 	mkdir -p "$work/corpus-$t"
 	echo "fuzz: $t for ${seconds}s"
 	(cd "$work" && "$build/fuzz-$t" -max_total_time="$seconds" \
