@@ -30,6 +30,19 @@ static int one_domain(int argc, char *argv[], const char *what, int *done)
 	return !help;
 }
 
+/* A status file is one line of JSON; -errno if there is none. */
+static int status_line(const char *path, char *line, size_t len)
+{
+	FILE *f = fopen(path, "re");
+
+	if (!f)
+		return -errno;
+	if (!fgets(line, (int)len, f))
+		line[0] = '\0';
+	fclose(f);
+	return 0;
+}
+
 /* The value after "key": in a status file's one line, as text. */
 static const char *field(const char *line, const char *key, char *buf,
 			 size_t len)
@@ -81,16 +94,11 @@ static int remove_leftovers(struct xrepl_ctx *ctx, const char *domain)
 {
 	char path[4096], line[16384], domid[32];
 	uint32_t id;
-	FILE *f;
 	int n;
 
 	run_path(path, sizeof(path), domain, "primary", "json");
-	f = fopen(path, "re");
-	if (!f)
+	if (status_line(path, line, sizeof(line)) < 0)
 		return 0;
-	if (!fgets(line, sizeof(line), f))
-		line[0] = '\0';
-	fclose(f);
 	field(line, "domid", domid, sizeof(domid));
 	if (!strcmp(domid, "-"))
 		return 0;
@@ -155,13 +163,9 @@ static void show_netbuf(const char *line)
 static void show(const char *path, int json)
 {
 	char line[16384], a[64], b[64], c[64], d[64], e[64], f2[64];
-	FILE *f = fopen(path, "re");
 
-	if (!f)
+	if (status_line(path, line, sizeof(line)) < 0)
 		return;
-	if (!fgets(line, sizeof(line), f))
-		line[0] = '\0';
-	fclose(f);
 	if (json) {
 		fputs(line, stdout);
 		return;
