@@ -53,7 +53,7 @@ fi
 cp -u "stage/kernel/boot/vmlinuz-$KVER" vmlinuz
 
 # tcpdump and the libraries xrepl is linked against ride along in dom0.
-DOM0_PKGS="xen-utils-$XENVER,xenstore-utils,iproute2,bridge-utils,kmod,busybox,procps,mount,iputils-ping,netcat-openbsd,tcpdump,strace,liblz4-1,libnl-3-200,libnl-route-3-200,libssl3"
+DOM0_PKGS="xen-utils-$XENVER,xenstore-utils,iproute2,bridge-utils,kmod,busybox,procps,mount,iputils-ping,netcat-openbsd,tcpdump,nbd-client,strace,liblz4-1,libnl-3-200,libnl-route-3-200,libssl3"
 if [ ! -s dom0-rootfs.tar ] || [ "$(cat dom0-rootfs.pkgs 2>/dev/null)" != "$DOM0_PKGS" ]; then
 	log "mmdebstrap dom0 rootfs"
 	src=/etc/apt/sources.list.d/debian.sources
