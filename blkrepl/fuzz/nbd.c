@@ -33,7 +33,7 @@ static void *client(void *arg)
 		if (poll(&p, 1, -1) < 0)
 			break;
 		if (p.revents & POLLOUT) {
-			n = write(c->fd, c->data, c->len);
+			n = send(c->fd, c->data, c->len, MSG_NOSIGNAL);
 			if (n > 0) {
 				c->data += n;
 				c->len -= (size_t)n;
