@@ -194,10 +194,9 @@ static int mark_epochs(struct primary *p)
 			break;
 		pthread_mutex_lock(&p->lock);
 		p->sent++;
-		if (p->o->blackhole) {
+		if (p->o->blackhole)
 			p->acked = p->sent;
-			pthread_cond_broadcast(&p->cond);
-		}
+		pthread_cond_broadcast(&p->cond);
 		pthread_mutex_unlock(&p->lock);
 	}
 	return r;
@@ -407,6 +406,23 @@ static uint64_t pages_sent(struct primary *p)
 }
 
 /*
+ * Under p->lock: until the sender has sent all of checkpoint N (or the
+ * backup is lost), however long that takes: a first checkpoint carries the
+ * whole memory, and a dead backup is noticed by its missing heartbeats.
+ * A late ACK is late counted from here. Returns the time.
+ */
+static double wait_until_sent(struct primary *p)
+{
+	struct timespec tick;
+
+	while (p->sent < p->epoch && !p->lost) {
+		tick = xrepl_deadline(p->o->timeout_ms);
+		pthread_cond_timedwait(&p->cond, &p->lock, &tick);
+	}
+	return xrepl_now_ms();
+}
+
+/*
  * libxc has written checkpoint N (guest running again): close it with
  * libxl's CHECKPOINT_END, wait for the backup's ACK of N, commit the
  * epoch, and sleep out the interval.
@@ -423,9 +439,9 @@ static int checkpoint_cb(void *data)
 		backup_lost(p, "cannot write to the stream pipe");
 		return 0;
 	}
-	t_sent = xrepl_now_ms();
-	deadline = xrepl_deadline(p->o->timeout_ms);
 	pthread_mutex_lock(&p->lock);
+	t_sent = wait_until_sent(p);
+	deadline = xrepl_deadline(p->o->timeout_ms);
 	while (p->acked < p->epoch && !p->lost)
 		if (pthread_cond_timedwait(&p->cond, &p->lock, &deadline) ==
 		    ETIMEDOUT)
