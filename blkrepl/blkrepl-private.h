@@ -47,6 +47,5 @@ int image_change(struct blkrepl_image *img, uint32_t type, const void *buf,
 /* fd_io.c: whole buffers or an error; 0 bytes read at once is -ECONNRESET */
 int read_full(int fd, void *buf, size_t len);
 int write_full(int fd, const void *buf, size_t len);
-int skip_bytes(int fd, uint64_t len);
 
 #endif

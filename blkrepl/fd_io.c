@@ -5,13 +5,12 @@
 
 #include "blkrepl-private.h"
 
-int read_full(int fd, void *buf, size_t len)
+static int io_full(int fd, char *p, size_t len, int write_it)
 {
-	char *p = buf;
 	ssize_t n;
 
 	while (len) {
-		n = read(fd, p, len);
+		n = write_it ? write(fd, p, len) : read(fd, p, len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -24,35 +23,13 @@ int read_full(int fd, void *buf, size_t len)
 	return 0;
 }
 
-int write_full(int fd, const void *buf, size_t len)
+int read_full(int fd, void *buf, size_t len)
 {
-	const char *p = buf;
-	ssize_t n;
-
-	while (len) {
-		n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return io_full(fd, buf, len, 0);
 }
 
-int skip_bytes(int fd, uint64_t len)
+int write_full(int fd, const void *buf, size_t len)
 {
-	char buf[4096];
-	size_t n;
-	int r;
-
-	while (len) {
-		n = len < sizeof(buf) ? (size_t)len : sizeof(buf);
-		r = read_full(fd, buf, n);
-		if (r < 0)
-			return r;
-		len -= n;
-	}
-	return 0;
+	/* write only reads from it */
+	return io_full(fd, (char *)buf, len, 1);
 }

@@ -106,13 +106,15 @@ uint64_t blkrepl_image_size(const struct blkrepl_image *img)
 	return img->size;
 }
 
-int image_read(struct blkrepl_image *img, void *buf, uint32_t len, uint64_t off)
+/* The whole range, through short transfers and signals. */
+static int image_io(struct blkrepl_image *img, char *p, uint32_t len,
+		    uint64_t off, int write)
 {
-	char *p = buf;
 	ssize_t n;
 
 	while (len) {
-		n = pread(img->fd, p, len, (off_t)off);
+		n = write ? pwrite(img->fd, p, len, (off_t)off) :
+			    pread(img->fd, p, len, (off_t)off);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -124,23 +126,16 @@ int image_read(struct blkrepl_image *img, void *buf, uint32_t len, uint64_t off)
 	return 0;
 }
 
+int image_read(struct blkrepl_image *img, void *buf, uint32_t len, uint64_t off)
+{
+	return image_io(img, buf, len, off, 0);
+}
+
 int image_write(struct blkrepl_image *img, const void *buf, uint32_t len,
 		uint64_t off)
 {
-	const char *p = buf;
-	ssize_t n;
-
-	while (len) {
-		n = pwrite(img->fd, p, len, (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		p += n;
-		off += (uint64_t)n;
-		len -= (uint32_t)n;
-	}
-	return 0;
+	/* pwrite only reads from it */
+	return image_io(img, (char *)buf, len, off, 1);
 }
 
 int image_flush(struct blkrepl_image *img)

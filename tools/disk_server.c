@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "blkrepl.h"
+#include "listen.h"
 #include "subcommands.h"
 
 static volatile sig_atomic_t stop;
@@ -44,71 +45,6 @@ static void usage(FILE *f)
 		"                        with MARKED(N) after the changes of epoch N\n"
 		"  -r, --read-only       refuse writes\n",
 		prog_name);
-}
-
-static void log_blkrepl(void *data, int priority, const char *msg)
-{
-	struct xrepl_ctx *ctx = data;
-
-	if (priority <= xrepl_get_log_priority(ctx))
-		fprintf(stderr, "%s: %s\n", prog_name, msg);
-}
-
-static int listen_unix(const char *path)
-{
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int fd;
-
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		fprintf(stderr, "%s: socket path too long: %s\n", prog_name,
-			path);
-		return -1;
-	}
-	strcpy(sun.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	unlink(path);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
-	    listen(fd, 16) < 0) {
-		fprintf(stderr, "%s: cannot listen on %s: %s\n", prog_name,
-			path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-static int listen_tcp(const char *spec)
-{
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_PASSIVE },
-			*res;
-	const char *colon = strrchr(spec, ':');
-	char host[256] = "";
-	int fd = -1, one = 1, r;
-
-	if (colon)
-		snprintf(host, sizeof(host), "%.*s", (int)(colon - spec), spec);
-	r = getaddrinfo(host[0] ? host : NULL, colon ? colon + 1 : spec, &hints,
-			&res);
-	if (r) {
-		fprintf(stderr, "%s: bad listen address %s: %s\n", prog_name,
-			spec, gai_strerror(r));
-		return -1;
-	}
-	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd >= 0)
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) < 0 ||
-	    listen(fd, 16) < 0) {
-		fprintf(stderr, "%s: cannot listen on %s: %s\n", prog_name,
-			spec, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
-	return fd;
 }
 
 static void *serve_client(void *data)
@@ -219,7 +155,7 @@ int disk_server_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 		export = strrchr(argv[optind], '/') ?
 				 strrchr(argv[optind], '/') + 1 :
 				 argv[optind];
-	if (blkrepl_ctx_new(&bctx, log_blkrepl, ctx) < 0)
+	if (blkrepl_ctx_new(&bctx, log_library, ctx) < 0)
 		return 1;
 	if (blkrepl_image_open(bctx, argv[optind], ro, &img) < 0) {
 		blkrepl_ctx_free(bctx);

@@ -22,14 +22,6 @@ struct protect_netbuf {
 	FILE *trace;
 };
 
-static void log_netbuf(void *data, int priority, const char *msg)
-{
-	struct protect_netbuf *pn = data;
-
-	if (priority <= xrepl_get_log_priority(pn->xctx))
-		fprintf(stderr, "%s: %s\n", prog_name, msg);
-}
-
 static void remove_all(struct protect_netbuf *pn)
 {
 	while (pn->n)
@@ -60,8 +52,8 @@ static int add_vifs(struct protect_netbuf *pn, uint32_t domid)
 	int r = 0;
 
 	if (find_vifs(domid, &g) < 0) {
-		log_netbuf(
-			pn, LOG_INFO,
+		log_library(
+			pn->xctx, LOG_INFO,
 			"the domain has no network interface: nothing to buffer");
 		return 0;
 	}
@@ -80,18 +72,18 @@ static int add_vifs(struct protect_netbuf *pn, uint32_t domid)
 
 int protect_netbuf_cleanup(struct xrepl_ctx *ctx, uint32_t domid)
 {
-	struct protect_netbuf pn = { .xctx = ctx };
+	struct netbuf_ctx *nctx;
 	const char *vif;
 	glob_t g;
 	size_t i;
 	int n = 0, stale;
 
-	if (netbuf_ctx_new(&pn.ctx, log_netbuf, &pn) < 0)
+	if (netbuf_ctx_new(&nctx, log_library, ctx) < 0)
 		return -EIO;
 	if (!find_vifs(domid, &g)) {
 		for (i = 0; i < g.gl_pathc; i++) {
 			vif = basename(g.gl_pathv[i]);
-			if (netbuf_cleanup(pn.ctx, vif) <= 0)
+			if (netbuf_cleanup(nctx, vif) <= 0)
 				continue;
 			printf("released and removed the buffer left on %s\n",
 			       vif);
@@ -99,13 +91,13 @@ int protect_netbuf_cleanup(struct xrepl_ctx *ctx, uint32_t domid)
 		}
 		globfree(&g);
 	}
-	stale = netbuf_remove_stale(pn.ctx);
+	stale = netbuf_remove_stale(nctx);
 	if (stale > 0) {
 		printf("removed %d buffer(s) left for vifs that are gone\n",
 		       stale);
 		n += stale;
 	}
-	netbuf_ctx_free(pn.ctx);
+	netbuf_ctx_free(nctx);
 	return n;
 }
 
@@ -114,7 +106,7 @@ static int start(void *data, uint32_t domid)
 	struct protect_netbuf *pn = data;
 	int r;
 
-	r = netbuf_ctx_new(&pn->ctx, log_netbuf, pn);
+	r = netbuf_ctx_new(&pn->ctx, log_library, pn->xctx);
 	if (r < 0)
 		return r;
 	r = add_vifs(pn, domid);

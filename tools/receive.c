@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "listen.h"
 #include "run_dir.h"
 #include "subcommands.h"
 
@@ -36,38 +37,6 @@ static void usage(FILE *f)
 		"      --timeout MS      the primary is lost after this much silence\n"
 		"                        (default 5000)\n",
 		prog_name);
-}
-
-static int listen_on(const char *spec)
-{
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_PASSIVE };
-	const char *colon = strrchr(spec, ':');
-	char host[256] = "";
-	struct addrinfo *res;
-	int fd, one = 1, r;
-
-	if (colon)
-		snprintf(host, sizeof(host), "%.*s", (int)(colon - spec), spec);
-	r = getaddrinfo(host[0] ? host : NULL, colon ? colon + 1 : spec, &hints,
-			&res);
-	if (r) {
-		fprintf(stderr, "%s: cannot resolve %s: %s\n", prog_name, spec,
-			gai_strerror(r));
-		return -1;
-	}
-	fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC, 0);
-	if (fd >= 0)
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) < 0 ||
-	    listen(fd, 8) < 0) {
-		fprintf(stderr, "%s: cannot listen on %s: %s\n", prog_name,
-			spec, strerror(errno));
-		freeaddrinfo(res);
-		return -1;
-	}
-	freeaddrinfo(res);
-	return fd;
 }
 
 int receive_main(struct xrepl_ctx *ctx, int argc, char *argv[])
@@ -127,7 +96,7 @@ int receive_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 		o.out = 1;
 		return xrepl_receive(ctx, &o) < 0;
 	}
-	lfd = listen_on(listen_spec);
+	lfd = listen_tcp(listen_spec);
 	if (lfd < 0)
 		return 1;
 	for (;;) {

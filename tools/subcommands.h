@@ -8,6 +8,10 @@
 
 extern const char *prog_name;
 
+/* netbuf's and blkrepl's log function: CTX is the xrepl context, whose
+ * priority (XREPL_LOG) filters them like xrepl's own messages */
+void log_library(void *ctx, int priority, const char *msg);
+
 int disk_server_main(struct xrepl_ctx *ctx, int argc, char *argv[]);
 int failover_main(struct xrepl_ctx *ctx, int argc, char *argv[]);
 int protect_main(struct xrepl_ctx *ctx, int argc, char *argv[]);

@@ -59,6 +59,12 @@ static void log_to_stderr(void *data, int priority, const char *file, int line,
 	fputc('\n', stderr);
 }
 
+void log_library(void *ctx, int priority, const char *msg)
+{
+	if (priority <= xrepl_get_log_priority(ctx))
+		fprintf(stderr, "%s: %s\n", prog_name, msg);
+}
+
 static int run(struct xrepl_ctx *ctx, int argc, char *argv[])
 {
 	size_t i;

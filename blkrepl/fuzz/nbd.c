@@ -7,12 +7,11 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
-#include <stdio.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "blkrepl.h"
+#include "image.h"
 
 struct client {
 	int fd;
@@ -54,22 +53,14 @@ static void *client(void *arg)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 {
-	static struct blkrepl_image *img;
-	static struct blkrepl_ctx *ctx;
+	struct blkrepl_image *img;
 	struct client c = { .data = data, .len = len };
 	pthread_t t;
-	char path[64];
-	int sv[2], fd;
+	int sv[2];
 
-	if (!img) {
-		fd = memfd_create("nbd-fuzz", 0);
-		if (fd < 0 || ftruncate(fd, 65536) < 0)
-			return 0;
-		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-		blkrepl_ctx_new(&ctx, NULL, NULL);
-		if (blkrepl_image_open(ctx, path, 0, &img) < 0)
-			return 0;
-	}
+	img = fuzz_image();
+	if (!img)
+		return 0;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return 0;
 	c.fd = sv[0];

@@ -5,33 +5,23 @@
  * commits, the end discards, as a failover would.
  */
 #include <stdint.h>
-#include <stdio.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "blkrepl.h"
+#include "image.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 {
-	static struct blkrepl_image *img;
-	static struct blkrepl_ctx *ctx;
+	struct blkrepl_image *img;
 	struct blkrepl_journal *j;
 	struct blkrepl_rec rec;
 	const char *why;
 	uint64_t epoch = 1;
-	char path[64];
 	size_t used;
-	int fd;
 
-	if (!img) {
-		fd = memfd_create("records-fuzz", 0);
-		if (fd < 0 || ftruncate(fd, 65536) < 0)
-			return 0;
-		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-		blkrepl_ctx_new(&ctx, NULL, NULL);
-		if (blkrepl_image_open(ctx, path, 0, &img) < 0)
-			return 0;
-	}
+	img = fuzz_image();
+	if (!img)
+		return 0;
 	if (blkrepl_journal_new(img, "/tmp", 16384, &j) < 0)
 		return 0;
 	while (blkrepl_rec_parse(data, len, &rec, &used, &why) == 1) {

@@ -20,18 +20,9 @@
 #include <cmocka.h>
 
 #include "blkrepl.h"
+#include "xorshift.h"
 
 #define SIZE (1u << 20)
-
-static uint64_t rng;
-
-static uint32_t next(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (uint32_t)(rng >> 16);
-}
 
 struct replica {
 	char path[64];

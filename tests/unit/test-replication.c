@@ -24,19 +24,10 @@
 #include <cmocka.h>
 
 #include "blkrepl-private.h"
+#include "xorshift.h"
 
 #define SIZE ((3u << 20) + 12345)
 #define MAX_EPOCHS 8
-
-static uint64_t rng;
-
-static uint32_t next(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (uint32_t)(rng >> 16);
-}
 
 struct backup {
 	struct blkrepl_image *replica;
