@@ -37,18 +37,20 @@ int blkrepl_nbd_serve(struct blkrepl_image *img, const char *export, int fd);
 
 /*
  * Replication of a served image. A replicator (the engine) connects to the
- * server's control socket and sends START: the server streams the whole
- * image as WRITE records, then every write, zero and trim as it lands, in
- * the order they land. MARK(N) ends epoch N: MARKED(N) follows the records
- * of every write that landed before it. Records and commands share one
- * 16-byte little-endian header (u32 type, u32 length, u64 offset, or the
- * epoch for MARK and MARKED); a WRITE's data follows it.
+ * server's control socket and sends START: the server answers SIZE, streams
+ * the whole image (WRITE records, ZERO for chunks of zeroes), then every
+ * write, zero and trim as it lands, in the order they land. MARK(N) ends
+ * epoch N: MARKED(N) follows the records of every write that landed before
+ * it. Records and commands share one 16-byte little-endian header (u32
+ * type, u32 length, u64 offset, or the epoch for MARK and MARKED, or the
+ * image's size for SIZE); a WRITE's data follows it.
  */
 enum blkrepl_rec_type {
 	BLKREPL_REC_WRITE = 1,
 	BLKREPL_REC_ZERO,
 	BLKREPL_REC_TRIM,
 	BLKREPL_REC_MARKED,
+	BLKREPL_REC_SIZE,
 	BLKREPL_CMD_START = 16,
 	BLKREPL_CMD_MARK,
 };
@@ -73,6 +75,25 @@ void blkrepl_rec_header(uint8_t hdr[BLKREPL_REC_HDR], uint32_t type,
 
 /* Serves one replicator on FD until it goes away; one at a time. */
 int blkrepl_replicate(struct blkrepl_image *img, int fd);
+
+/*
+ * The engine's end of a replication: connects to a server's control socket,
+ * sends START and reads the records into memory as they come, so that the
+ * server never waits on it. mark(N) asks for MARKED(N) (the guest is
+ * suspended: every write it has seen complete is before the mark);
+ * take(N) waits up to TIMEOUT_MS for it and hands over the records up to
+ * and including MARKED(N), ready for a replica's feed (*buf is valid until
+ * the next take).
+ */
+struct blkrepl_replicator;
+int blkrepl_replicator_new(struct blkrepl_ctx *ctx, const char *control,
+			   struct blkrepl_replicator **rep);
+void blkrepl_replicator_free(struct blkrepl_replicator *rep);
+int blkrepl_replicator_mark(struct blkrepl_replicator *rep, uint64_t epoch);
+int blkrepl_replicator_take(struct blkrepl_replicator *rep, uint64_t epoch,
+			    int timeout_ms, const uint8_t **buf, size_t *len);
+/* bytes taken so far */
+uint64_t blkrepl_replicator_bytes(const struct blkrepl_replicator *rep);
 
 /*
  * The backup's journal of a replica's uncommitted writes, per epoch: held in
@@ -100,11 +121,33 @@ int blkrepl_journal_zero(struct blkrepl_journal *j, uint64_t epoch,
 /* A WRITE, ZERO or TRIM record as part of EPOCH */
 int blkrepl_journal_record(struct blkrepl_journal *j, uint64_t epoch,
 			   const struct blkrepl_rec *rec);
-/* Applies every held write of epochs up to EPOCH, in order, then flushes. */
+/* Applies every held write of epochs up to EPOCH, in order. */
 int blkrepl_journal_commit(struct blkrepl_journal *j, uint64_t epoch);
-/* Failover: drops everything not committed. */
+/* Failover: drops everything not committed, flushes the replica. */
 void blkrepl_journal_discard(struct blkrepl_journal *j);
 void blkrepl_journal_stats(const struct blkrepl_journal *j,
 			   struct blkrepl_journal_stats *st);
+
+/*
+ * The backup's end: a replication stream, in pieces of any size and cut
+ * anywhere, into a journal over the replica at PATH. SIZE opens the replica,
+ * creating a sparse file of that size if there is none (a replica of
+ * another size is refused); a change belongs to the epoch after the last
+ * MARKED. commit(N) applies epochs up to N and needs MARKED(N) first;
+ * discard() (failover) drops the rest. A stream that breaks the rules is
+ * -EPROTO, logged, and changes nothing in the replica.
+ */
+struct blkrepl_replica;
+int blkrepl_replica_new(struct blkrepl_ctx *ctx, const char *path,
+			const char *spill_dir, uint64_t mem_limit,
+			struct blkrepl_replica **rp);
+void blkrepl_replica_free(struct blkrepl_replica *rp);
+int blkrepl_replica_feed(struct blkrepl_replica *rp, const void *buf,
+			 size_t len);
+int blkrepl_replica_commit(struct blkrepl_replica *rp, uint64_t epoch);
+void blkrepl_replica_discard(struct blkrepl_replica *rp);
+/* 0 and *st once SIZE has opened the replica, else -ENOENT */
+int blkrepl_replica_stats(const struct blkrepl_replica *rp,
+			  struct blkrepl_journal_stats *st);
 
 #endif

@@ -3,9 +3,12 @@
  * The backup's per-epoch write journal. Writes of epochs the backup has not
  * committed yet are held here, in memory up to a limit and in a spill file
  * past it, never in the replica: commit(N) applies every held write of
- * epochs up to N in arrival order and flushes the replica; discard() (at
- * failover) drops the rest, so the replica is always exactly the primary's
- * disk at the last committed epoch.
+ * epochs up to N in arrival order; discard() (at failover) drops the rest
+ * and flushes the replica, so the replica is always exactly the primary's
+ * disk at the last committed epoch. Commits are not flushed one by one:
+ * the backup acknowledges a checkpoint once it holds it, in memory like
+ * the guest's pages, and the promoted guest reads the replica through the
+ * same page cache; a backup host that crashes has nothing to fail over.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,8 +25,8 @@ struct entry {
 	uint64_t offset;
 	uint32_t length;
 	uint8_t op;
-	uint8_t *data; /* or NULL: spilled at spill_off */
-	uint64_t spill_off;
+	uint8_t in_memory; /* at data_off in the arena, else in the spill file */
+	uint64_t data_off;
 };
 
 struct blkrepl_journal {
@@ -32,7 +35,10 @@ struct blkrepl_journal {
 	struct entry *e;
 	size_t n, cap;
 	uint64_t committed;
-	uint64_t mem_used, mem_limit;
+	/* write data in arrival order, reused once it is all applied: no
+	 * allocation and no fresh pages per write */
+	uint8_t *arena;
+	uint64_t arena_len, arena_cap, mem_limit;
 	int spill_fd;
 	uint64_t spill_end;
 	struct blkrepl_journal_stats st;
@@ -62,17 +68,12 @@ int blkrepl_journal_new(struct blkrepl_image *replica, const char *spill_dir,
 /* Forgets the COUNT oldest entries (applied or discarded). */
 static void drop_first(struct blkrepl_journal *j, size_t count)
 {
-	size_t i;
-
 	if (!count)
 		return;
-	for (i = 0; i < count; i++) {
-		if (j->e[i].data)
-			j->mem_used -= j->e[i].length;
-		free(j->e[i].data);
-	}
 	memmove(j->e, j->e + count, (j->n - count) * sizeof(*j->e));
 	j->n -= count;
+	if (!j->n)
+		j->arena_len = 0;
 	if (!j->n && j->spill_end) {
 		j->spill_end = 0;
 		if (ftruncate(j->spill_fd, 0) < 0)
@@ -87,8 +88,28 @@ void blkrepl_journal_free(struct blkrepl_journal *j)
 		return;
 	drop_first(j, j->n);
 	free(j->e);
+	free(j->arena);
 	close(j->spill_fd);
 	free(j);
+}
+
+static int arena_fits(struct blkrepl_journal *j, uint32_t length)
+{
+	uint64_t cap = j->arena_cap ? j->arena_cap : 1u << 20;
+	uint8_t *grown;
+
+	if (j->arena_len + length > j->mem_limit)
+		return 0;
+	while (cap < j->arena_len + length)
+		cap *= 2;
+	if (cap == j->arena_cap)
+		return 1;
+	grown = realloc(j->arena, cap);
+	if (!grown)
+		return 0;
+	j->arena = grown;
+	j->arena_cap = cap;
+	return 1;
 }
 
 static int keep_data(struct blkrepl_journal *j, struct entry *e,
@@ -96,13 +117,12 @@ static int keep_data(struct blkrepl_journal *j, struct entry *e,
 {
 	ssize_t n;
 
-	if (j->mem_used + e->length <= j->mem_limit) {
-		e->data = malloc(e->length ? e->length : 1);
-		if (e->data) {
-			memcpy(e->data, data, e->length);
-			j->mem_used += e->length;
-			return 0;
-		}
+	if (arena_fits(j, e->length)) {
+		memcpy(j->arena + j->arena_len, data, e->length);
+		e->in_memory = 1;
+		e->data_off = j->arena_len;
+		j->arena_len += e->length;
+		return 0;
 	}
 	n = pwrite(j->spill_fd, data, e->length, (off_t)j->spill_end);
 	if (n != (ssize_t)e->length) {
@@ -110,7 +130,7 @@ static int keep_data(struct blkrepl_journal *j, struct entry *e,
 		       n < 0 ? strerror(errno) : "short write");
 		return -EIO;
 	}
-	e->spill_off = j->spill_end;
+	e->data_off = j->spill_end;
 	j->spill_end += e->length;
 	j->st.spilled_bytes += e->length;
 	return 0;
@@ -200,8 +220,9 @@ static int apply(struct blkrepl_journal *j, const struct entry *e,
 		/* a trimmed range must read back as zeroes on every replica */
 		return image_zero(j->replica, e->length, e->offset, 1);
 	}
-	if (e->data)
-		return image_write(j->replica, e->data, e->length, e->offset);
+	if (e->in_memory)
+		return image_write(j->replica, j->arena + e->data_off,
+				   e->length, e->offset);
 	if (e->length > *cap) {
 		p = realloc(*buf, e->length);
 		if (!p)
@@ -209,7 +230,7 @@ static int apply(struct blkrepl_journal *j, const struct entry *e,
 		*buf = p;
 		*cap = e->length;
 	}
-	if (pread(j->spill_fd, *buf, e->length, (off_t)e->spill_off) !=
+	if (pread(j->spill_fd, *buf, e->length, (off_t)e->data_off) !=
 	    (ssize_t)e->length)
 		return -EIO;
 	return image_write(j->replica, *buf, e->length, e->offset);
@@ -225,8 +246,6 @@ int blkrepl_journal_commit(struct blkrepl_journal *j, uint64_t epoch)
 	for (i = 0; !r && i < j->n && j->e[i].epoch <= epoch; i++)
 		r = apply(j, &j->e[i], &buf, &cap);
 	free(buf);
-	if (!r)
-		r = image_flush(j->replica);
 	if (r < 0) {
 		br_err(j->ctx, "cannot commit epoch %llu to the replica: %s",
 		       (unsigned long long)epoch, strerror(-r));
@@ -241,14 +260,20 @@ int blkrepl_journal_commit(struct blkrepl_journal *j, uint64_t epoch)
 
 void blkrepl_journal_discard(struct blkrepl_journal *j)
 {
+	int r;
+
 	j->st.discarded_writes += j->n;
 	drop_first(j, j->n);
+	r = image_flush(j->replica);
+	if (r < 0)
+		br_err(j->ctx, "cannot flush the replica %s: %s",
+		       j->replica->path, strerror(-r));
 }
 
 void blkrepl_journal_stats(const struct blkrepl_journal *j,
 			   struct blkrepl_journal_stats *st)
 {
 	*st = j->st;
-	st->held_bytes = j->mem_used;
+	st->held_bytes = j->arena_len;
 	st->committed = j->committed;
 }

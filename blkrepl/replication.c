@@ -60,10 +60,11 @@ int blkrepl_rec_parse(const uint8_t *buf, size_t len, struct blkrepl_rec *rec,
 		}
 		break;
 	case BLKREPL_REC_MARKED:
+	case BLKREPL_REC_SIZE:
 	case BLKREPL_CMD_START:
 	case BLKREPL_CMD_MARK:
 		if (rec->length) {
-			*why = "MARK, MARKED or START with a length";
+			*why = "MARK, MARKED, SIZE or START with a length";
 			return -EINVAL;
 		}
 		break;
@@ -120,8 +121,14 @@ int image_change(struct blkrepl_image *img, uint32_t type, const void *buf,
 	return r;
 }
 
+static int all_zero(const uint8_t *buf, uint32_t n)
+{
+	return !buf[0] && !memcmp(buf, buf + 1, n - 1);
+}
+
 /* The whole image, a chunk at a time so that guest writes interleave: a
- * chunk read after a write carries it, a write after a chunk follows it. */
+ * chunk read after a write carries it, a write after a chunk follows it.
+ * Zeroes go as ZERO: fresh and sparse images cost next to nothing. */
 static int full_sync(struct blkrepl_image *img, int fd)
 {
 	uint8_t *buf = malloc(SYNC_CHUNK);
@@ -137,7 +144,10 @@ static int full_sync(struct blkrepl_image *img, int fd)
 		pthread_mutex_lock(&img->lock);
 		r = img->repl_fd == fd ? image_read(img, buf, n, off) : -EPIPE;
 		if (!r)
-			send_record(img, BLKREPL_REC_WRITE, buf, n, off);
+			send_record(img,
+				    all_zero(buf, n) ? BLKREPL_REC_ZERO :
+						       BLKREPL_REC_WRITE,
+				    buf, n, off);
 		pthread_mutex_unlock(&img->lock);
 	}
 	free(buf);
@@ -152,8 +162,11 @@ static int attach(struct blkrepl_image *img, int fd)
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &stall, sizeof(stall));
 	pthread_mutex_lock(&img->lock);
 	busy = img->repl_fd >= 0;
-	if (!busy)
+	if (!busy) {
 		img->repl_fd = fd;
+		/* first, before any change can be recorded */
+		send_record(img, BLKREPL_REC_SIZE, NULL, 0, img->size);
+	}
 	pthread_mutex_unlock(&img->lock);
 	if (busy) {
 		br_err(img->ctx, "%s already has a replicator", img->path);

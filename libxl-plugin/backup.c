@@ -67,12 +67,15 @@ static void write_status(struct backup *b, const char *state)
 	fprintf(f,
 		"{\"domain\": \"%s\", \"domid\": %u, \"role\": \"backup\", \"state\": \"%s\", "
 		"\"pid\": %d, \"epochs\": %llu, \"bytes_raw\": %llu, \"bytes_wire\": %llu, "
-		"\"uptime_s\": %.1f}\n",
+		"\"uptime_s\": %.1f",
 		b->name ? b->name : "", b->domid, state, (int)getpid(),
 		(unsigned long long)b->acked,
 		(unsigned long long)st.stream_bytes,
 		(unsigned long long)st.wire_bytes,
 		(xrepl_now_ms() - b->t_start) / 1e3);
+	if (b->o->hooks && b->o->hooks->report)
+		b->o->hooks->report(b->o->hooks->data, f);
+	fputs("}\n", f);
 	fclose(f);
 	rename(tmp, b->status_file);
 }
@@ -145,9 +148,16 @@ static int keep(void *data, const void *buf, size_t len)
 	return 0;
 }
 
-/* Checkpoint N is wholly in memory: acknowledge it, then hand it over. */
+/*
+ * Checkpoint N is wholly in memory: acknowledge it, commit its disk writes,
+ * then hand it over. A primary that cannot hear the ACK any more still
+ * sent the whole checkpoint, and its output of epoch N was never released:
+ * the backup may resume from it (-EPIPE).
+ */
 static int epoch_end(struct backup *b, const struct xrepl_frame *f)
 {
+	const struct xrepl_receive_hooks *h = b->o->hooks;
+	int acked;
 	uint64_t n;
 
 	memcpy(&n, f->payload, 8);
@@ -161,8 +171,12 @@ static int epoch_end(struct backup *b, const struct xrepl_frame *f)
 		    (unsigned long long)b->acked);
 		return -EPROTO;
 	}
-	if (xrepl_wire_send_u64(b->w, XREPL_FRAME_ACK, n) < 0)
-		return -EPIPE;
+	acked = !xrepl_wire_send_u64(b->w, XREPL_FRAME_ACK, n);
+	if (h && h->commit && h->commit(h->data, n) < 0) {
+		xrepl_wire_send(b->w, XREPL_FRAME_BYE, "disk commit failed",
+				18);
+		return -EIO;
+	}
 	b->acked = n;
 	if (b->pending) {
 		chunk_queue_push(&b->q, b->pending);
@@ -171,7 +185,27 @@ static int epoch_end(struct backup *b, const struct xrepl_frame *f)
 	}
 	if (n == 1 || n % 10 == 0)
 		write_status(b, "receiving");
-	return 0;
+	return acked ? 0 : -EPIPE;
+}
+
+static int disk_data(struct backup *b, const struct xrepl_frame *f)
+{
+	const struct xrepl_receive_hooks *h = b->o->hooks;
+	char vdev[XREPL_VDEV_MAX + 1];
+	const uint8_t *data;
+	const char *why;
+	size_t len;
+
+	if (xrepl_disk_frame_parse(f, vdev, &data, &len, &why) < 0) {
+		err(b->ctx, "protocol error: %s", why);
+		return -EPROTO;
+	}
+	if (!h || !h->disk_data) {
+		err(b->ctx, "the primary replicates disk %s, but no disk here",
+		    vdev);
+		return -EPROTO;
+	}
+	return h->disk_data(h->data, vdev, data, len) < 0 ? -EPROTO : 0;
 }
 
 enum outcome { PRIMARY_LOST, UNPROTECTED, FAILED };
@@ -223,6 +257,18 @@ static enum outcome receive_loop(struct backup *b)
 			break;
 		case XREPL_FRAME_EPOCH_END:
 			r = epoch_end(b, &f);
+			if (r == -EPIPE) {
+				info(b->ctx, "primary lost: %s",
+				     xrepl_wire_strerror(b->w));
+				return PRIMARY_LOST;
+			}
+			if (r == -EIO)
+				return FAILED;
+			break;
+		case XREPL_FRAME_DISK:
+			r = disk_data(b, &f);
+			if (r < 0)
+				return FAILED;
 			break;
 		case XREPL_FRAME_HEARTBEAT:
 			r = 0;
@@ -297,6 +343,56 @@ static int read_config(struct backup *b)
 		snprintf(b->status_file, sizeof(b->status_file),
 			 "%s/%s.backup.json", b->o->run_dir, b->name);
 		write_pid_file(b);
+	}
+	return 0;
+}
+
+/* FROM=TO of --disk-map: where a disk the primary has at FROM is here. */
+static const char *mapped(const struct backup *b, const char *path)
+{
+	const char *const *m;
+	size_t n;
+
+	for (m = b->o->disk_map; m && *m; m++) {
+		n = strcspn(*m, "=");
+		if ((*m)[n] && strlen(path) == n && !strncmp(*m, path, n))
+			return *m + n + 1;
+	}
+	return path;
+}
+
+static int is_blkrepl(const libxl_device_disk *d)
+{
+	const char *base = d->script ? strrchr(d->script, '/') : NULL;
+
+	return d->script && !strcmp(base ? base + 1 : d->script, "block-xrepl");
+}
+
+/* The guest's disks as they are here, and the replicated ones announced. */
+static int map_disks(struct backup *b)
+{
+	const struct xrepl_receive_hooks *h = b->o->hooks;
+	libxl_device_disk *d;
+	const char *to;
+	int i;
+
+	for (i = 0; i < b->dc.num_disks; i++) {
+		d = &b->dc.disks[i];
+		if (!d->pdev_path)
+			continue;
+		to = mapped(b, d->pdev_path);
+		if (to != d->pdev_path) {
+			info(b->ctx, "disk %s: %s here is the primary's %s",
+			     d->vdev, to, d->pdev_path);
+			free(d->pdev_path);
+			d->pdev_path = strdup(to);
+			if (!d->pdev_path)
+				return -ENOMEM;
+		}
+		if (!is_blkrepl(d) || !h || !h->disk)
+			continue;
+		if (h->disk(h->data, d->vdev, d->pdev_path) < 0)
+			return -EIO;
 	}
 	return 0;
 }
@@ -406,12 +502,18 @@ XREPL_EXPORT int xrepl_receive(struct xrepl_ctx *ctx,
 	r = read_config(&b);
 	if (r < 0)
 		goto out;
+	r = map_disks(&b);
+	if (r < 0)
+		goto out;
 	r = start(&b);
 	if (r < 0)
 		goto out;
 	info(ctx, "receiving %s as %s", b.name, b.incoming);
 	write_status(&b, "receiving");
 	how = receive_loop(&b);
+	/* uncommitted disk writes go before libxl attaches the replicas */
+	if (o->hooks && o->hooks->end)
+		o->hooks->end(o->hooks->data, how == PRIMARY_LOST);
 	if (how == PRIMARY_LOST) {
 		r = fail_over(&b);
 	} else {

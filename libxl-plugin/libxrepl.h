@@ -208,9 +208,11 @@ enum xrepl_frame_type {
 	XREPL_FRAME_ACK, /* u64: checkpoint N is wholly held */
 	XREPL_FRAME_HEARTBEAT, /* u64: sender's clock, ms */
 	XREPL_FRAME_BYE, /* text: why the sender stops */
+	XREPL_FRAME_DISK, /* u8 n, n bytes of vdev, its blkrepl records */
 };
 
 #define XREPL_WIRE_STREAM_MAX (2u << 20)
+#define XREPL_VDEV_MAX 32
 
 struct xrepl_frame {
 	unsigned int type;
@@ -230,6 +232,13 @@ int xrepl_wire_send(struct xrepl_wire *w, unsigned int type,
 		    const void *payload, size_t len);
 /* A frame whose payload is one little-endian u64 (EPOCH_END, ACK...). */
 int xrepl_wire_send_u64(struct xrepl_wire *w, unsigned int type, uint64_t v);
+/* A disk's replication records, in as many DISK frames as they need. */
+int xrepl_wire_send_disk(struct xrepl_wire *w, const char *vdev,
+			 const void *buf, size_t len);
+/* A DISK frame's parts; -EPROTO (with the reason in *why) if malformed. */
+int xrepl_disk_frame_parse(const struct xrepl_frame *f,
+			   char vdev[XREPL_VDEV_MAX + 1], const uint8_t **data,
+			   size_t *len, const char **why);
 /* 1 with *frame set, or a negative errno (-ETIMEDOUT, -EPIPE, -EPROTO). */
 int xrepl_wire_recv(struct xrepl_wire *w, struct xrepl_frame *frame,
 		    int timeout_ms);
@@ -248,14 +257,20 @@ const char *xrepl_frame_type_name(unsigned int type);
  * What commits an epoch's side effects: netbuf and blkrepl plug in here.
  * start() runs once the domain is known, before anything is sent (< 0
  * refuses to protect); suspend(N) as epoch N's checkpoint starts (its
- * output is held from here on); commit(N) once the backup has acknowledged
- * checkpoint N; abandon() when protection stops (release everything held).
- * A suspend or commit that fails stops protection. report() adds members
- * (", \"key\": value") to the status JSON object. Any may be NULL.
+ * output is held from here on); suspended(N) once the guest is suspended
+ * (every write it saw complete belongs to epoch N); send(N) in the sender
+ * thread just before checkpoint N's EPOCH_END, to send what else epoch N
+ * needs on W (NULL with --blackhole); commit(N) once the backup has
+ * acknowledged checkpoint N; abandon() when protection stops (release
+ * everything held). A suspend, suspended, send or commit that fails stops
+ * protection. report() adds members (", \"key\": value") to the status
+ * JSON object. Any may be NULL.
  */
 struct xrepl_epoch_hooks {
 	int (*start)(void *data, uint32_t domid);
 	int (*suspend)(void *data, uint64_t epoch);
+	int (*suspended)(void *data, uint64_t epoch);
+	int (*send)(void *data, uint64_t epoch, struct xrepl_wire *w);
 	int (*commit)(void *data, uint64_t epoch);
 	void (*abandon)(void *data);
 	void (*report)(void *data, FILE *f);
@@ -273,7 +288,8 @@ struct xrepl_protect_opts {
 	enum xrepl_compress compress;
 	uint64_t cache_bytes;
 	const char *status_file; /* JSON, rewritten every epoch; or NULL */
-	const struct xrepl_epoch_hooks *hooks;
+	const struct xrepl_epoch_hooks *hooks; /* n_hooks of them, in order */
+	size_t n_hooks;
 	volatile int *stop; /* set (by a signal) to stop cleanly */
 	int blackhole; /* no backup: checkpoints are encoded and dropped */
 };
@@ -290,6 +306,25 @@ int xrepl_protect(struct xrepl_ctx *ctx, const struct xrepl_protect_opts *o);
  */
 int xrepl_resume_suspended(struct xrepl_ctx *ctx, uint32_t domid);
 
+/*
+ * The backup's side of the hooks. disk() names each of the guest's disks on
+ * block-xrepl (script=block-xrepl) and the path its replica is at here,
+ * before anything else arrives; disk_data() gets the records a DISK frame
+ * carries; commit(N) runs when checkpoint N is complete, before it goes to
+ * libxl (a failure stops the backup); end() when reception ends, before the
+ * domain is resumed at a failover (FAILOVER set: drop what is not
+ * committed). report() as for the primary. Any may be NULL.
+ */
+struct xrepl_receive_hooks {
+	int (*disk)(void *data, const char *vdev, const char *path);
+	int (*disk_data)(void *data, const char *vdev, const void *buf,
+			 size_t len);
+	int (*commit)(void *data, uint64_t epoch);
+	void (*end)(void *data, int failover);
+	void (*report)(void *data, FILE *f);
+	void *data;
+};
+
 struct xrepl_receive_opts {
 	int in; /* the connection from the primary, already open */
 	int out;
@@ -298,6 +333,12 @@ struct xrepl_receive_opts {
 	uint64_t cache_bytes; /* the largest page cache a primary may ask for */
 	const char *run_dir; /* status and pid files: <run_dir>/<domain>.* */
 	volatile int *failover; /* set (by a signal) to fail over now */
+	/*
+	 * "FROM=TO", NULL-terminated: a disk the primary has at FROM is at TO
+	 * here (a backup on the same host, or other storage paths)
+	 */
+	const char *const *disk_map;
+	const struct xrepl_receive_hooks *hooks;
 };
 
 /*

@@ -56,7 +56,7 @@ struct primary {
 	libxl_ctx *lx;
 	xc_interface *xch;
 	uint32_t domid;
-	int hooks_started;
+	size_t hooks_started;
 	struct xrepl_wire *w;
 	struct xrepl_encoder *enc;
 	struct chunk_queue q;
@@ -108,6 +108,27 @@ backup_lost(struct primary *p, const char *fmt, ...)
 	}
 	pthread_cond_broadcast(&p->cond);
 	pthread_mutex_unlock(&p->lock);
+}
+
+enum hook_point { HOOK_SUSPEND, HOOK_SUSPENDED, HOOK_COMMIT };
+
+/* Every hook's SUSPEND, SUSPENDED or COMMIT for EPOCH; the first failure
+ * stops the rest. */
+static int run_hooks(struct primary *p, enum hook_point at, uint64_t epoch)
+{
+	const struct xrepl_epoch_hooks *h;
+	int (*fn)(void *, uint64_t);
+	size_t i;
+
+	for (i = 0; i < p->o->n_hooks; i++) {
+		h = &p->o->hooks[i];
+		fn = at == HOOK_SUSPEND	  ? h->suspend :
+		     at == HOOK_SUSPENDED ? h->suspended :
+					    h->commit;
+		if (fn && fn(h->data, epoch) < 0)
+			return -EIO;
+	}
+	return 0;
 }
 
 /* ------------------------------------------------------------ threads */
@@ -181,13 +202,30 @@ static int send_stream(void *data, const void *buf, size_t len)
  * EPOCH_END for every checkpoint the encoder has finished; with -b nobody
  * is there, and a checkpoint is acknowledged as soon as it is encoded.
  */
+static int send_hooks(struct primary *p, uint64_t epoch)
+{
+	const struct xrepl_epoch_hooks *h;
+	size_t i;
+
+	for (i = 0; i < p->o->n_hooks; i++) {
+		h = &p->o->hooks[i];
+		if (h->send && h->send(h->data, epoch, p->w) < 0) {
+			backup_lost(p, "cannot send epoch %llu's disk writes",
+				    (unsigned long long)epoch);
+			return -EIO;
+		}
+	}
+	return 0;
+}
+
 static int mark_epochs(struct primary *p)
 {
 	uint64_t done = xrepl_stream_checkpoints(xrepl_encoder_stream(p->enc));
 	int r = 0;
 
 	while (!r && p->sent < done) {
-		if (!p->o->blackhole)
+		r = send_hooks(p, p->sent + 1);
+		if (!r && !p->o->blackhole)
 			r = xrepl_wire_send_u64(p->w, XREPL_FRAME_EPOCH_END,
 						p->sent + 1);
 		if (r)
@@ -279,6 +317,7 @@ static void write_status(struct primary *p, const char *state)
 {
 	char tmp[4096 + 8];
 	struct xrepl_codec_stats st;
+	size_t i;
 	FILE *f;
 
 	if (!p->o->status_file)
@@ -308,8 +347,9 @@ static void write_status(struct primary *p, const char *state)
 		xrepl_compress_name(p->o->compress),
 		(xrepl_now_ms() - p->t_start) / 1e3);
 	pthread_mutex_unlock(&p->lock);
-	if (p->o->hooks && p->o->hooks->report)
-		p->o->hooks->report(p->o->hooks->data, f);
+	for (i = 0; i < p->o->n_hooks; i++)
+		if (p->o->hooks[i].report)
+			p->o->hooks[i].report(p->o->hooks[i].data, f);
 	fputs("}\n", f);
 	fclose(f);
 	rename(tmp, p->o->status_file);
@@ -346,8 +386,7 @@ static int suspend_cb(void *data)
 
 	if (guest_gone(p))
 		return 0;
-	if (p->o->hooks && p->o->hooks->suspend &&
-	    p->o->hooks->suspend(p->o->hooks->data, p->epoch + 1) < 0) {
+	if (run_hooks(p, HOOK_SUSPEND, p->epoch + 1) < 0) {
 		err(p->ctx, "cannot start epoch %llu (buffering failed)",
 		    (unsigned long long)p->epoch + 1);
 		return 0;
@@ -358,6 +397,11 @@ static int suspend_cb(void *data)
 	if (r) {
 		err(p->ctx, "cannot suspend domain %u (libxl error %d)",
 		    p->domid, r);
+		return 0;
+	}
+	if (run_hooks(p, HOOK_SUSPENDED, p->epoch + 1) < 0) {
+		err(p->ctx, "cannot end epoch %llu (disk mark failed)",
+		    (unsigned long long)p->epoch + 1);
 		return 0;
 	}
 	return 1;
@@ -461,8 +505,7 @@ static int checkpoint_cb(void *data)
 		p->interval_ms =
 			adaptive_next(&p->adaptive, p->dirty_last,
 				      p->t_suspend - p->t_last_suspend);
-	if (p->o->hooks && p->o->hooks->commit &&
-	    p->o->hooks->commit(p->o->hooks->data, p->epoch) < 0) {
+	if (run_hooks(p, HOOK_COMMIT, p->epoch) < 0) {
 		err(p->ctx, "cannot commit epoch %llu (release failed)",
 		    (unsigned long long)p->epoch);
 		return 0;
@@ -575,28 +618,31 @@ static int open_xen(struct primary *p)
 
 static int start_hooks(struct primary *p)
 {
-	const struct xrepl_epoch_hooks *h = p->o->hooks;
+	const struct xrepl_epoch_hooks *h;
+	size_t i;
 
-	if (!h)
-		return 0;
-	if (h->start && h->start(h->data, p->domid) < 0) {
-		err(p->ctx, "cannot protect %s: its output cannot be held",
-		    p->o->domain);
-		return -EIO;
+	for (i = 0; i < p->o->n_hooks; i++) {
+		h = &p->o->hooks[i];
+		if (h->start && h->start(h->data, p->domid) < 0) {
+			err(p->ctx, "cannot protect %s: see above",
+			    p->o->domain);
+			p->hooks_started = i;
+			return -EIO;
+		}
 	}
-	p->hooks_started = 1;
+	p->hooks_started = p->o->n_hooks;
 	return 0;
 }
 
 static void abandon_hooks(struct primary *p)
 {
-	const struct xrepl_epoch_hooks *h = p->o->hooks;
+	const struct xrepl_epoch_hooks *h;
 
-	if (!p->hooks_started)
-		return;
-	p->hooks_started = 0;
-	if (h->abandon)
-		h->abandon(h->data);
+	while (p->hooks_started) {
+		h = &p->o->hooks[--p->hooks_started];
+		if (h->abandon)
+			h->abandon(h->data);
+	}
 }
 
 /*

@@ -64,6 +64,7 @@ static const char *const type_names[] = {
 	[XREPL_FRAME_ACK] = "ACK",
 	[XREPL_FRAME_HEARTBEAT] = "HEARTBEAT",
 	[XREPL_FRAME_BYE] = "BYE",
+	[XREPL_FRAME_DISK] = "DISK",
 };
 
 /* The longest payload each frame type may carry; 0: not a frame type. */
@@ -78,13 +79,14 @@ static const uint32_t type_max[] = {
 	[XREPL_FRAME_ACK] = 8,
 	[XREPL_FRAME_HEARTBEAT] = 8,
 	[XREPL_FRAME_BYE] = 256,
+	[XREPL_FRAME_DISK] = 1 + XREPL_VDEV_MAX + XREPL_WIRE_STREAM_MAX,
 };
 
 /* Frames whose payload has exactly its maximum length. */
 static int fixed_length(uint8_t type)
 {
 	return type != XREPL_FRAME_CONFIG && type != XREPL_FRAME_STREAM &&
-	       type != XREPL_FRAME_BYE;
+	       type != XREPL_FRAME_BYE && type != XREPL_FRAME_DISK;
 }
 
 XREPL_EXPORT const char *xrepl_frame_type_name(unsigned int type)
@@ -255,21 +257,75 @@ static int write_all(struct xrepl_wire *w, const void *buf, size_t len)
 	return 0;
 }
 
-XREPL_EXPORT int xrepl_wire_send(struct xrepl_wire *w, unsigned int type,
-				 const void *payload, size_t len)
+/* A frame whose payload is HEAD then BODY. */
+static int send_parts(struct xrepl_wire *w, unsigned int type, const void *head,
+		      size_t hlen, const void *body, size_t blen)
 {
 	uint8_t hdr[WIRE_HDR] = { (uint8_t)type };
-	uint32_t le = htole32((uint32_t)len);
+	uint32_t le = htole32((uint32_t)(hlen + blen));
 	int r;
 
 	if (type >= sizeof(type_max) / sizeof(type_max[0]) ||
-	    !type_names[type] || len > type_max[type])
+	    !type_names[type] || hlen + blen > type_max[type])
 		return -EINVAL;
 	memcpy(hdr + 4, &le, 4);
 	r = write_all(w, hdr, WIRE_HDR);
-	if (r < 0 || !len)
-		return r;
-	return write_all(w, payload, len);
+	if (!r && hlen)
+		r = write_all(w, head, hlen);
+	if (!r && blen)
+		r = write_all(w, body, blen);
+	return r;
+}
+
+XREPL_EXPORT int xrepl_wire_send(struct xrepl_wire *w, unsigned int type,
+				 const void *payload, size_t len)
+{
+	return send_parts(w, type, NULL, 0, payload, len);
+}
+
+XREPL_EXPORT int xrepl_wire_send_disk(struct xrepl_wire *w, const char *vdev,
+				      const void *buf, size_t len)
+{
+	uint8_t head[1 + XREPL_VDEV_MAX];
+	size_t vlen = strlen(vdev), n;
+	const uint8_t *p = buf;
+	int r = 0;
+
+	if (!vlen || vlen > XREPL_VDEV_MAX)
+		return -EINVAL;
+	head[0] = (uint8_t)vlen;
+	memcpy(head + 1, vdev, vlen);
+	for (; !r && len; p += n, len -= n) {
+		n = len < XREPL_WIRE_STREAM_MAX ? len : XREPL_WIRE_STREAM_MAX;
+		r = send_parts(w, XREPL_FRAME_DISK, head, 1 + vlen, p, n);
+	}
+	return r;
+}
+
+XREPL_EXPORT int xrepl_disk_frame_parse(const struct xrepl_frame *f,
+					char vdev[XREPL_VDEV_MAX + 1],
+					const uint8_t **data, size_t *len,
+					const char **why)
+{
+	size_t vlen = f->len ? f->payload[0] : 0;
+
+	if (f->type != XREPL_FRAME_DISK) {
+		*why = "not a DISK frame";
+		return -EPROTO;
+	}
+	if (!vlen || vlen > XREPL_VDEV_MAX || 1 + vlen > f->len) {
+		*why = "DISK frame with a bad device name length";
+		return -EPROTO;
+	}
+	if (memchr(f->payload + 1, '\0', vlen)) {
+		*why = "DISK frame with a NUL in its device name";
+		return -EPROTO;
+	}
+	memcpy(vdev, f->payload + 1, vlen);
+	vdev[vlen] = '\0';
+	*data = f->payload + 1 + vlen;
+	*len = f->len - 1 - vlen;
+	return 0;
 }
 
 XREPL_EXPORT int xrepl_wire_send_u64(struct xrepl_wire *w, unsigned int type,

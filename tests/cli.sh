@@ -51,9 +51,10 @@ check "bench names the missing file" grep -q '/nonexistent.xlstream: No such fil
 
 "$xrepl" protect -n -d guest backup >"$out" 2>&1
 check "protect -n -d without -F is refused" grep -q 'add -F to mean it' "$out"
-"$xrepl" protect -F guest backup >"$out" 2>&1
-check "protect without -d says what this version lacks" \
-	grep -q 'disk replication is not available in this version: run with -F -d' "$out"
+"$xrepl" receive --stdio --disk-map nothing >"$out" 2>&1
+check "receive refuses a --disk-map without =" grep -q "disk-map wants FROM=TO, not .nothing'" "$out"
+"$xrepl" receive --stdio --disk-buffer 0 >"$out" 2>&1
+check "receive refuses a zero --disk-buffer" grep -q 'disk-buffer must be' "$out"
 "$xrepl" protect -F -d --netbuf-limit 0 guest backup >"$out" 2>&1
 check "protect refuses a zero netbuf limit" grep -q 'netbuf-limit must be' "$out"
 "$xrepl" protect -F -d --netbuf-trace /nonexistent/dir/trace -k /dev/null guest backup >"$out" 2>&1

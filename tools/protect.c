@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "netbuf.h"
+#include "protect_disks.h"
 #include "protect_netbuf.h"
 #include "run_dir.h"
 #include "subcommands.h"
@@ -54,8 +55,10 @@ static void usage(FILE *f)
 		"  -d, --no-disk         do not replicate disks (needs -F)\n"
 		"  -F, --unsafe          allow -b, -n and -d\n\n"
 		"Every vif's output is held until the backup has acknowledged the\n"
-		"checkpoint that produced it. This version has no disk replication yet:\n"
-		"it needs -F -d. Stop with `xrepl unprotect DOMAIN' or SIGTERM.\n",
+		"checkpoint that produced it, and every disk (each must be on\n"
+		"script=block-xrepl) is replicated with it: the backup's ACK of a\n"
+		"checkpoint covers the disk writes the guest had seen complete when it\n"
+		"was suspended. Stop with `xrepl unprotect DOMAIN' or SIGTERM.\n",
 		prog_name, prog_name);
 }
 
@@ -210,7 +213,8 @@ int protect_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 	int no_net = 0, no_disk = 0, unsafe = 0, c, r;
 	unsigned long netbuf_limit = NETBUF_LIMIT_DEFAULT;
 	struct protect_netbuf *pn = NULL;
-	struct xrepl_epoch_hooks hooks;
+	struct protect_disks *pd = NULL;
+	struct xrepl_epoch_hooks hooks[2];
 
 	while ((c = getopt_long(argc, argv, "i:k:s:bndFh", longopts, NULL)) !=
 	       -1) {
@@ -283,26 +287,28 @@ int protect_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 			prog_name);
 		return 1;
 	}
-	if (!no_disk) {
-		fprintf(stderr,
-			"%s: disk replication is not available in this version: run with -F -d\n",
-			prog_name);
-		return 1;
-	}
 	if (!netbuf_limit || netbuf_limit > INT32_MAX) {
 		fprintf(stderr, "%s: --netbuf-limit must be 1 to 2047 MiB\n",
 			prog_name);
 		return 1;
 	}
+	o.hooks = hooks;
 	if (!no_net) {
 		pn = protect_netbuf_new(ctx, (uint32_t)netbuf_limit,
-					netbuf_trace, &hooks);
+					netbuf_trace, &hooks[o.n_hooks++]);
 		if (!pn)
 			return 1;
-		o.hooks = &hooks;
+	}
+	if (!no_disk) {
+		pd = protect_disks_new(ctx, o.timeout_ms, &hooks[o.n_hooks++]);
+		if (!pd) {
+			protect_netbuf_free(pn);
+			return 1;
+		}
 	}
 	o.domain = argv[optind];
 	r = connect_and_protect(ctx, &o, key_file, ssh, argv[optind + 1]);
+	protect_disks_free(pd);
 	protect_netbuf_free(pn);
 	return r < 0;
 }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "listen.h"
+#include "receive_disks.h"
 #include "run_dir.h"
 #include "subcommands.h"
 
@@ -35,8 +36,33 @@ static void usage(FILE *f)
 		"  -k, --key FILE        pre-shared key (default " XREPL_DEFAULT_KEY
 		")\n"
 		"      --timeout MS      the primary is lost after this much silence\n"
-		"                        (default 5000)\n",
+		"                        (default 5000)\n"
+		"      --disk-map FROM=TO  a disk the primary has at FROM is at TO here\n"
+		"                        (repeatable; a backup on the primary's host)\n"
+		"      --disk-buffer MIB  uncommitted disk writes held in memory per\n"
+		"                        disk before they spill to a file (default 256)\n"
+		"      --spill-dir DIR   where they spill (default /var/tmp)\n\n"
+		"A disk on script=block-xrepl is replicated into the file or device its\n"
+		"target names (or --disk-map's TO); a missing file is created. It holds\n"
+		"exactly the primary's disk at the last complete checkpoint.\n",
 		prog_name);
+}
+
+/* One primary: 0 after a failover or an unprotect, 1 otherwise. */
+static int receive_one(struct xrepl_ctx *ctx, struct xrepl_receive_opts *o,
+		       const char *spill_dir, uint64_t disk_buffer)
+{
+	struct xrepl_receive_hooks hooks;
+	struct receive_disks *rd;
+	int r;
+
+	rd = receive_disks_new(ctx, spill_dir, disk_buffer, &hooks);
+	if (!rd)
+		return 1;
+	o->hooks = &hooks;
+	r = xrepl_receive(ctx, o);
+	receive_disks_free(rd);
+	return r < 0;
 }
 
 int receive_main(struct xrepl_ctx *ctx, int argc, char *argv[])
@@ -46,6 +72,9 @@ int receive_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 		{ "listen", required_argument, NULL, 'l' },
 		{ "key", required_argument, NULL, 'k' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "disk-map", required_argument, NULL, 'm' },
+		{ "disk-buffer", required_argument, NULL, 'B' },
+		{ "spill-dir", required_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -55,9 +84,16 @@ int receive_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 		.failover = &failover,
 	};
 	const char *key_file = XREPL_DEFAULT_KEY, *listen_spec = NULL;
+	const char *spill_dir = "/var/tmp", **map;
+	unsigned long long disk_buffer = 256;
 	uint8_t key[XREPL_KEY_LEN];
-	int use_stdio = 0, c, lfd, fd;
+	int use_stdio = 0, n_map = 0, c, lfd, fd;
 	pid_t pid;
+
+	map = calloc((size_t)argc, sizeof(*map));
+	if (!map)
+		return 1;
+	o.disk_map = map;
 
 	while ((c = getopt_long(argc, argv, "k:h", longopts, NULL)) != -1) {
 		switch (c) {
@@ -73,6 +109,21 @@ int receive_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 		case 't':
 			o.timeout_ms = (unsigned int)atoi(optarg);
 			break;
+		case 'm':
+			if (!strchr(optarg, '=') || optarg[0] == '=') {
+				fprintf(stderr,
+					"%s: --disk-map wants FROM=TO, not `%s'\n",
+					prog_name, optarg);
+				return 1;
+			}
+			map[n_map++] = optarg;
+			break;
+		case 'B':
+			disk_buffer = strtoull(optarg, NULL, 10);
+			break;
+		case 'D':
+			spill_dir = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -85,6 +136,11 @@ int receive_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 		usage(stderr);
 		return 1;
 	}
+	if (!disk_buffer || disk_buffer > (1ull << 24)) {
+		fprintf(stderr, "%s: --disk-buffer must be 1 MiB to 16 TiB\n",
+			prog_name);
+		return 1;
+	}
 	if (xrepl_key_load(ctx, key_file, key) < 0)
 		return 1;
 	o.key = key;
@@ -94,7 +150,7 @@ int receive_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 	if (use_stdio) {
 		o.in = 0;
 		o.out = 1;
-		return xrepl_receive(ctx, &o) < 0;
+		return receive_one(ctx, &o, spill_dir, disk_buffer << 20);
 	}
 	lfd = listen_tcp(listen_spec);
 	if (lfd < 0)
@@ -116,7 +172,8 @@ int receive_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 			close(lfd);
 			o.in = fd;
 			o.out = fd;
-			_exit(xrepl_receive(ctx, &o) < 0);
+			_exit(receive_one(ctx, &o, spill_dir,
+					  disk_buffer << 20));
 		}
 		close(fd);
 	}

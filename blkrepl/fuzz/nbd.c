@@ -58,7 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	pthread_t t;
 	int sv[2];
 
-	img = fuzz_image();
+	img = fuzz_image(NULL, NULL);
 	if (!img)
 		return 0;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * libFuzzer target: a disk replication stream as the backup reads it,
- * parsed record by record into a journal over a 64 KiB replica; MARKED
- * commits, the end discards, as a failover would.
+ * libFuzzer target: a disk replication stream as the backup reads it from
+ * DISK frames, into a replica over a 64 KiB image, in two pieces cut where
+ * the first byte says; then every epoch the stream may have marked is
+ * committed and the rest discarded, as a failover would.
  */
 #include <stdint.h>
 #include <unistd.h>
@@ -12,30 +13,22 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 {
-	struct blkrepl_image *img;
-	struct blkrepl_journal *j;
-	struct blkrepl_rec rec;
-	const char *why;
-	uint64_t epoch = 1;
-	size_t used;
+	struct blkrepl_replica *rp;
+	struct blkrepl_ctx *ctx;
+	const char *path;
+	size_t cut;
+	uint64_t e;
 
-	img = fuzz_image();
-	if (!img)
+	if (!len || !fuzz_image(&ctx, &path))
 		return 0;
-	if (blkrepl_journal_new(img, "/tmp", 16384, &j) < 0)
+	cut = data[0] < len ? data[0] : len;
+	if (blkrepl_replica_new(ctx, path, "/tmp", 16384, &rp) < 0)
 		return 0;
-	while (blkrepl_rec_parse(data, len, &rec, &used, &why) == 1) {
-		if (rec.type == BLKREPL_REC_MARKED) {
-			if (blkrepl_journal_commit(j, epoch) < 0)
-				break;
-			epoch++;
-		} else if (blkrepl_journal_record(j, epoch, &rec) < 0) {
-			break;
-		}
-		data += used;
-		len -= used;
-	}
-	blkrepl_journal_discard(j);
-	blkrepl_journal_free(j);
+	if (!blkrepl_replica_feed(rp, data, cut) &&
+	    !blkrepl_replica_feed(rp, data + cut, len - cut))
+		for (e = 1; e <= 4; e++)
+			blkrepl_replica_commit(rp, e);
+	blkrepl_replica_discard(rp);
+	blkrepl_replica_free(rp);
 	return 0;
 }

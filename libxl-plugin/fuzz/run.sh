@@ -24,8 +24,8 @@ req() { printf '%b' "\x25\x60\x95\x13\0\0\0$(x "$1")\0\0\0\0\0\0\0$(x "$2")\0\0\
 	req 0 2 16
 	req 2 3 0
 } >"$work/seeds-nbd/go-write-read"
-# disk records: a 16-byte WRITE, a ZERO, MARKED 1
-printf '%b' '\1\0\0\0\20\0\0\0\0\0\0\0\0\0\0\0AAAAAAAAAAAAAAAA\2\0\0\0\0\2\0\0\0\1\0\0\0\0\0\0\4\0\0\0\0\0\0\0\1\0\0\0\0\0\0\0' \
+# disk records: SIZE 64 KiB, a 16-byte WRITE, a ZERO, MARKED 1
+printf '%b' '\5\0\0\0\0\0\0\0\0\0\1\0\0\0\0\0\1\0\0\0\20\0\0\0\0\0\0\0\0\0\0\0AAAAAAAAAAAAAAAA\2\0\0\0\0\2\0\0\0\1\0\0\0\0\0\0\4\0\0\0\0\0\0\0\1\0\0\0\0\0\0\0' \
 	>"$work/seeds-records/write-zero-mark"
 for f in "$corpus"/*.zst; do
 	[ -e "$f" ] || continue

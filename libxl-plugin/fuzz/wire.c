@@ -2,7 +2,7 @@
 /*
  * libFuzzer: what a backup reads from an unauthenticated peer. The input is
  * the peer's bytes: the backup's side of the handshake runs on them, then
- * the frame parser takes the rest.
+ * the frame parser takes the rest, and a DISK frame's parts are split.
  */
 #include <fcntl.h>
 #include <stddef.h>
@@ -18,10 +18,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const uint8_t key[XREPL_KEY_LEN] = { 7 };
 	static struct xrepl_ctx *ctx;
 	static int null_fd;
+	char vdev[XREPL_VDEV_MAX + 1];
+	size_t pos = 0, used, disk_len;
+	const uint8_t *disk;
 	struct xrepl_frame f;
 	struct xrepl_wire *w;
-	size_t pos = 0, used;
-	int fds[2];
+	const char *why;
+	int fds[2], r;
 
 	if (!ctx) {
 		ctx = xrepl_new();
@@ -43,9 +46,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	w = xrepl_wire_new(ctx, -1, -1, key);
 	while (pos < size &&
-	       xrepl_wire_parse(w, data + pos, size - pos, &used, &f) >= 0 &&
-	       used)
+	       (r = xrepl_wire_parse(w, data + pos, size - pos, &used, &f)) >=
+		       0 &&
+	       used) {
+		if (r == 1 && f.type == XREPL_FRAME_DISK)
+			xrepl_disk_frame_parse(&f, vdev, &disk, &disk_len,
+					       &why);
 		pos += used;
+	}
 	xrepl_wire_free(w);
 	return 0;
 }

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * Disk replication end to end without Xen: changes land on a served image
- * while a replicator streams them (after the full sync) with epoch marks;
- * a backup reads the stream into a journal over its replica, committing at
- * every MARKED, and is cut at a random byte of the stream. Its replica must
- * then equal the primary's image at the last epoch it committed, byte for
- * byte; before any commit it holds nothing.
+ * Disk replication end to end without Xen, through the pieces the engine
+ * uses: changes land on a served image while a replicator (over the
+ * server's control socket) takes them an epoch at a time after the full
+ * sync; a replica is fed that stream, committing each epoch once it has all
+ * of it, as the backup does at EPOCH_END, and is cut at a random byte.
+ * Its file must then equal the primary's image at the last epoch it
+ * committed, byte for byte; before any commit it holds nothing.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -29,93 +32,45 @@
 #define SIZE ((3u << 20) + 12345)
 #define MAX_EPOCHS 8
 
-struct backup {
-	struct blkrepl_image *replica;
-	struct blkrepl_journal *j;
-	int fd;
-	size_t cut; /* bytes of the stream it reads before it is cut */
-	uint64_t committed;
-	int done;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-};
-
-static void backup_saw(struct backup *b, uint64_t committed, int done)
-{
-	pthread_mutex_lock(&b->lock);
-	b->committed = committed;
-	b->done = done;
-	pthread_cond_broadcast(&b->cond);
-	pthread_mutex_unlock(&b->lock);
-}
-
-/* The backup: records into the journal, MARKED commits, the cut discards. */
-static void *backup_main(void *data)
-{
-	struct backup *b = data;
-	size_t cap = 8u << 20, have = 0, seen = 0, used, want;
-	uint8_t *buf = malloc(cap);
-	uint64_t committed = 0;
-	struct blkrepl_rec rec;
-	const char *why;
-	ssize_t n;
-
-	while (seen < b->cut) {
-		want = cap - have < b->cut - seen ? cap - have : b->cut - seen;
-		n = read(b->fd, buf + have, want);
-		if (n <= 0)
-			break;
-		have += (size_t)n;
-		seen += (size_t)n;
-		while (blkrepl_rec_parse(buf, have, &rec, &used, &why) == 1) {
-			if (rec.type == BLKREPL_REC_MARKED) {
-				assert_int_equal(blkrepl_journal_commit(
-							 b->j, rec.offset),
-						 0);
-				committed = rec.offset;
-				backup_saw(b, committed, 0);
-			} else {
-				assert_int_equal(blkrepl_journal_record(
-							 b->j, committed + 1,
-							 &rec),
-						 0);
-			}
-			memmove(buf, buf + used, have - used);
-			have -= used;
-		}
-	}
-	/* cut: the primary's further records go nowhere */
-	shutdown(b->fd, SHUT_RD);
-	blkrepl_journal_discard(b->j);
-	free(buf);
-	backup_saw(b, committed, 1);
-	return NULL;
-}
-
 struct server {
 	struct blkrepl_image *img;
-	int fd;
+	int lfd;
 };
 
+/* disk-server's control socket: one replicator */
 static void *server_main(void *data)
 {
 	struct server *s = data;
+	int fd = accept(s->lfd, NULL, NULL);
 
-	blkrepl_replicate(s->img, s->fd);
+	assert_true(fd >= 0);
+	blkrepl_replicate(s->img, fd);
+	close(fd);
 	return NULL;
+}
+
+static int listen_control(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	strcpy(sa.sun_path, path);
+	unlink(path);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 1), 0);
+	return fd;
 }
 
 static void fill_file(const char *path, int random)
 {
 	uint8_t *buf = calloc(1, SIZE);
 	uint32_t i;
-	int fd = open(path, O_WRONLY);
+	int fd = open(path, O_WRONLY | O_CREAT, 0600);
 
 	for (i = 0; random && i < SIZE; i++)
 		buf[i] = (uint8_t)next();
 	assert_int_equal(pwrite(fd, buf, SIZE, 0), SIZE);
 	close(fd);
-	free(buf);
 }
 
 static void read_file(const char *path, uint8_t *buf)
@@ -145,7 +100,6 @@ static void random_change(struct blkrepl_image *img)
 	free(data);
 }
 
-/* The engine at suspend: MARK, then wait for MARKED (or a dead backup). */
 static void command(int fd, uint32_t type, uint64_t epoch)
 {
 	uint8_t hdr[BLKREPL_REC_HDR];
@@ -154,67 +108,81 @@ static void command(int fd, uint32_t type, uint64_t epoch)
 	assert_int_equal(write_full(fd, hdr, sizeof(hdr)), 0);
 }
 
-static void mark(struct backup *b, int fd, uint64_t epoch)
-{
-	command(fd, BLKREPL_CMD_MARK, epoch);
-	pthread_mutex_lock(&b->lock);
-	while (!b->done && b->committed < epoch)
-		pthread_cond_wait(&b->cond, &b->lock);
-	pthread_mutex_unlock(&b->lock);
-}
-
 struct files {
-	char primary[64], replica[64];
+	char primary[64], replica[64], control[64];
 	uint8_t *snap[MAX_EPOCHS + 1], *got;
 };
+
+/*
+ * Feeds what is left of the cut budget; 1 if all of BUF went in (the
+ * epoch may commit), 0 if the cut fell inside it.
+ */
+static int feed_until_cut(struct blkrepl_replica *rp, const uint8_t *buf,
+			  size_t len, size_t *budget)
+{
+	size_t n = len < *budget ? len : *budget;
+	size_t step;
+
+	/* in uneven pieces, as frames and reads cut it */
+	for (; n; n -= step, buf += step, *budget -= step) {
+		step = 1 + next() % 300000;
+		step = step < n ? step : n;
+		assert_int_equal(blkrepl_replica_feed(rp, buf, step), 0);
+	}
+	return *budget > 0;
+}
 
 static void one_cut(struct blkrepl_ctx *ctx, struct files *f)
 {
 	uint32_t epochs = 1 + next() % MAX_EPOCHS, e, k, n;
-	struct backup b = { .cut = next() % (SIZE + (2u << 20)) };
+	size_t budget = next() % (SIZE + (2u << 20)), len;
+	uint64_t committed = 0;
+	struct blkrepl_replicator *rep;
+	struct blkrepl_replica *rp;
 	struct server s;
-	pthread_t tb, ts;
-	int sv[2];
+	const uint8_t *buf;
+	pthread_t ts;
+	int cut = 0;
 
 	fill_file(f->primary, 1);
-	fill_file(f->replica, 0);
+	unlink(f->replica);
 	memset(f->snap[0], 0, SIZE);
 	assert_int_equal(blkrepl_image_open(ctx, f->primary, 0, &s.img), 0);
-	assert_int_equal(blkrepl_image_open(ctx, f->replica, 0, &b.replica), 0);
-	assert_int_equal(blkrepl_journal_new(b.replica, "/tmp", 1u << 20, &b.j),
-			 0);
-	pthread_mutex_init(&b.lock, NULL);
-	pthread_cond_init(&b.cond, NULL);
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	s.fd = sv[0];
-	b.fd = sv[1];
+	s.lfd = listen_control(f->control);
 	pthread_create(&ts, NULL, server_main, &s);
-	pthread_create(&tb, NULL, backup_main, &b);
+	assert_int_equal(blkrepl_replicator_new(ctx, f->control, &rep), 0);
+	assert_int_equal(
+		blkrepl_replica_new(ctx, f->replica, "/tmp", 1u << 20, &rp), 0);
 
-	command(sv[1], BLKREPL_CMD_START, 0);
 	for (e = 1; e <= epochs; e++) {
 		n = next() % 12;
 		for (k = 0; k < n; k++)
 			random_change(s.img);
 		read_file(f->primary, f->snap[e]);
-		mark(&b, sv[1], e);
+		assert_int_equal(blkrepl_replicator_mark(rep, e), 0);
+		assert_int_equal(
+			blkrepl_replicator_take(rep, e, 10000, &buf, &len), 0);
+		if (!cut && feed_until_cut(rp, buf, len, &budget)) {
+			assert_int_equal(blkrepl_replica_commit(rp, e), 0);
+			committed = e;
+		} else {
+			cut = 1;
+		}
 	}
 	for (k = next() % 6; k; k--)
 		random_change(s.img); /* an epoch that never ends */
-	shutdown(sv[1], SHUT_WR);
+	blkrepl_replica_discard(rp);
+	blkrepl_replica_free(rp);
+	blkrepl_replicator_free(rep);
 	pthread_join(ts, NULL);
-	close(sv[0]);
-	pthread_join(tb, NULL);
-	close(sv[1]);
+	close(s.lfd);
 
-	read_file(f->replica, f->got);
-	assert_true(b.committed <= epochs);
-	assert_memory_equal(f->got, f->snap[b.committed], SIZE);
-	blkrepl_journal_free(b.j);
-	blkrepl_image_close(b.replica);
+	if (access(f->replica, F_OK) == 0)
+		read_file(f->replica, f->got);
+	else
+		memset(f->got, 0, SIZE);
+	assert_memory_equal(f->got, f->snap[committed], SIZE);
 	blkrepl_image_close(s.img);
-	pthread_cond_destroy(&b.cond);
-	pthread_mutex_destroy(&b.lock);
 }
 
 static void random_cuts(void **state)
@@ -227,11 +195,10 @@ static void random_cuts(void **state)
 	signal(SIGPIPE, SIG_IGN);
 	assert_int_equal(blkrepl_ctx_new(&ctx, NULL, NULL), 0);
 	strcpy(f.primary, "/tmp/test-replication.XXXXXX");
-	strcpy(f.replica, "/tmp/test-replication.XXXXXX");
 	fd = mkstemp(f.primary);
 	close(fd);
-	fd = mkstemp(f.replica);
-	close(fd);
+	snprintf(f.replica, sizeof(f.replica), "%s.replica", f.primary);
+	snprintf(f.control, sizeof(f.control), "%s.ctl", f.primary);
 	for (i = 0; i <= MAX_EPOCHS; i++)
 		f.snap[i] = malloc(SIZE);
 	f.got = malloc(SIZE);
@@ -244,6 +211,95 @@ static void random_cuts(void **state)
 	free(f.got);
 	unlink(f.primary);
 	unlink(f.replica);
+	unlink(f.control);
+	blkrepl_ctx_free(ctx);
+}
+
+/* A zero image goes over as ZERO records, not 3 MiB of zeroes. */
+static void zeroes_sync_as_zero(void **state)
+{
+	char path[] = "/tmp/test-replication.XXXXXX", control[64];
+	struct blkrepl_replicator *rep;
+	struct blkrepl_ctx *ctx;
+	struct server s;
+	const uint8_t *buf;
+	pthread_t ts;
+	size_t len;
+	int fd = mkstemp(path);
+
+	assert_int_equal(ftruncate(fd, SIZE), 0);
+	close(fd);
+	snprintf(control, sizeof(control), "%s.ctl", path);
+	assert_int_equal(blkrepl_ctx_new(&ctx, NULL, NULL), 0);
+	assert_int_equal(blkrepl_image_open(ctx, path, 0, &s.img), 0);
+	s.lfd = listen_control(control);
+	pthread_create(&ts, NULL, server_main, &s);
+	assert_int_equal(blkrepl_replicator_new(ctx, control, &rep), 0);
+	assert_int_equal(blkrepl_replicator_mark(rep, 1), 0);
+	assert_int_equal(blkrepl_replicator_take(rep, 1, 10000, &buf, &len), 0);
+	/* SIZE, four chunks, MARKED */
+	assert_int_equal(len, 6 * BLKREPL_REC_HDR);
+	blkrepl_replicator_free(rep);
+	pthread_join(ts, NULL);
+	close(s.lfd);
+	blkrepl_image_close(s.img);
+	blkrepl_ctx_free(ctx);
+	unlink(path);
+	unlink(control);
+}
+
+static size_t put(uint8_t *p, uint32_t type, uint32_t len, uint64_t off)
+{
+	blkrepl_rec_header(p, type, len, off);
+	memset(p + BLKREPL_REC_HDR, 0xab, type == BLKREPL_REC_WRITE ? len : 0);
+	return BLKREPL_REC_HDR + (type == BLKREPL_REC_WRITE ? len : 0);
+}
+
+/* Each broken stream is refused and the replica keeps what it had. */
+static void replica_refuses(void **state)
+{
+	char path[] = "/tmp/test-replication.XXXXXX";
+	struct blkrepl_replica *rp;
+	struct blkrepl_ctx *ctx;
+	uint8_t buf[4096], got[1024], zero[1024] = { 0 };
+	int fd = mkstemp(path);
+	size_t n;
+
+	assert_int_equal(ftruncate(fd, 1024), 0);
+	assert_int_equal(blkrepl_ctx_new(&ctx, NULL, NULL), 0);
+
+	/* a change before SIZE */
+	assert_int_equal(blkrepl_replica_new(ctx, path, "/tmp", 4096, &rp), 0);
+	n = put(buf, BLKREPL_REC_WRITE, 512, 0);
+	assert_int_equal(blkrepl_replica_feed(rp, buf, n), -EPROTO);
+	blkrepl_replica_free(rp);
+
+	/* another size */
+	assert_int_equal(blkrepl_replica_new(ctx, path, "/tmp", 4096, &rp), 0);
+	n = put(buf, BLKREPL_REC_SIZE, 0, 2048);
+	assert_int_equal(blkrepl_replica_feed(rp, buf, n), -EINVAL);
+	blkrepl_replica_free(rp);
+
+	/* outside the replica, marks going back, a command, commit too early */
+	assert_int_equal(blkrepl_replica_new(ctx, path, "/tmp", 4096, &rp), 0);
+	n = put(buf, BLKREPL_REC_SIZE, 0, 1024);
+	n += put(buf + n, BLKREPL_REC_WRITE, 512, 512);
+	n += put(buf + n, BLKREPL_REC_MARKED, 0, 2);
+	assert_int_equal(blkrepl_replica_feed(rp, buf, n), 0);
+	assert_int_equal(blkrepl_replica_commit(rp, 3), -EPROTO);
+	n = put(buf, BLKREPL_REC_WRITE, 512, 768);
+	assert_int_equal(blkrepl_replica_feed(rp, buf, n), -EPROTO);
+	n = put(buf, BLKREPL_REC_MARKED, 0, 2);
+	assert_int_equal(blkrepl_replica_feed(rp, buf, n), -EPROTO);
+	n = put(buf, BLKREPL_CMD_MARK, 0, 3);
+	assert_int_equal(blkrepl_replica_feed(rp, buf, n), -EPROTO);
+	blkrepl_replica_discard(rp);
+	blkrepl_replica_free(rp);
+
+	assert_int_equal(pread(fd, got, sizeof(got), 0), sizeof(got));
+	assert_memory_equal(got, zero, sizeof(got));
+	close(fd);
+	unlink(path);
 	blkrepl_ctx_free(ctx);
 }
 
@@ -315,6 +371,9 @@ static void records_are_checked(void **state)
 	assert_int_equal(blkrepl_rec_parse(buf, sizeof(buf), &rec, &used, &why),
 			 -EINVAL);
 	assert_string_equal(why, "unknown record type");
+	blkrepl_rec_header(buf, BLKREPL_REC_SIZE, 0, 1 << 20);
+	assert_int_equal(blkrepl_rec_parse(buf, sizeof(buf), &rec, &used, &why),
+			 1);
 }
 
 int main(void)
@@ -323,6 +382,8 @@ int main(void)
 		cmocka_unit_test(records_are_checked),
 		cmocka_unit_test(one_replicator_and_start_first),
 		cmocka_unit_test(random_cuts),
+		cmocka_unit_test(zeroes_sync_as_zero),
+		cmocka_unit_test(replica_refuses),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -100,6 +100,72 @@ static void same_key_authenticates_and_frames_flow(void **state)
 	close_side(&b);
 }
 
+#define DISK_BYTES (5u << 20)
+
+static void *send_disk_thread(void *arg)
+{
+	struct side *p = arg;
+	uint8_t *buf = malloc(DISK_BYTES);
+	uint32_t i;
+
+	for (i = 0; i < DISK_BYTES; i++)
+		buf[i] = (uint8_t)(i * 7);
+	p->r = xrepl_wire_send_disk(p->w, "xvda", buf, DISK_BYTES);
+	free(buf);
+	return NULL;
+}
+
+/* A disk's records go in frames of at most 2 MiB, each naming the disk. */
+static void disk_frames_carry_the_device(void **state)
+{
+	char vdev[XREPL_VDEV_MAX + 1], name[40];
+	uint8_t bad[8] = { 0 };
+	struct xrepl_frame f;
+	struct side p, b;
+	const uint8_t *data;
+	const char *why;
+	size_t len, got = 0;
+	pthread_t t;
+	int frames = 0;
+
+	open_pair(&p, &b, key_a, key_a);
+	handshake(&p, &b);
+	pthread_create(&t, NULL, send_disk_thread, &p);
+	while (got < DISK_BYTES) {
+		assert_int_equal(xrepl_wire_recv(b.w, &f, 2000), 1);
+		assert_int_equal(f.type, XREPL_FRAME_DISK);
+		assert_int_equal(
+			xrepl_disk_frame_parse(&f, vdev, &data, &len, &why), 0);
+		assert_string_equal(vdev, "xvda");
+		assert_true(len <= XREPL_WIRE_STREAM_MAX);
+		assert_int_equal(data[0], (uint8_t)(got * 7));
+		got += len;
+		frames++;
+	}
+	pthread_join(t, NULL);
+	assert_int_equal(p.r, 0);
+	assert_int_equal(got, DISK_BYTES);
+	assert_int_equal(frames, 3);
+
+	memset(name, 'x', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	assert_int_equal(xrepl_wire_send_disk(p.w, name, bad, 1), -EINVAL);
+	f = (struct xrepl_frame){ XREPL_FRAME_DISK, 0, bad };
+	assert_int_equal(xrepl_disk_frame_parse(&f, vdev, &data, &len, &why),
+			 -EPROTO);
+	bad[0] = 9; /* longer than the frame */
+	f.len = 8;
+	assert_int_equal(xrepl_disk_frame_parse(&f, vdev, &data, &len, &why),
+			 -EPROTO);
+	assert_string_equal(why, "DISK frame with a bad device name length");
+	bad[0] = 3; /* "\0\0\0" */
+	assert_int_equal(xrepl_disk_frame_parse(&f, vdev, &data, &len, &why),
+			 -EPROTO);
+	assert_string_equal(why, "DISK frame with a NUL in its device name");
+	close_side(&p);
+	close_side(&b);
+}
+
 static void wrong_key_is_refused_both_ways(void **state)
 {
 	struct side p, b;
@@ -295,6 +361,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(same_key_authenticates_and_frames_flow),
+		cmocka_unit_test(disk_frames_carry_the_device),
 		cmocka_unit_test(wrong_key_is_refused_both_ways),
 		cmocka_unit_test(forged_auth_is_refused),
 		cmocka_unit_test(garbage_is_refused_with_a_reason),

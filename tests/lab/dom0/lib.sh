@@ -119,11 +119,12 @@ json_field() { sed -n "s/.*\"$1\": \"\{0,1\}\([^,\"}]*\).*/\1/p" "$2" 2>/dev/nul
 
 # protect_to_localhost NAME KEYFILE [RECEIVE-KEYFILE]: xrepl protect NAME in
 # the background (with $PROTECT_FLAGS; -n unless NETBUF is set, empty for
-# network buffering), with xrepl receive on this host as
+# network buffering; -d unless DISKS is set, empty for disk replication),
+# with xrepl receive (and $RECEIVE_FLAGS) on this host as
 # its transport; sets $ppid. Logs: /run/protect.log, /run/receive.log.
 protect_to_localhost() {
-	XREPL_LOG=info xrepl protect -F -d ${NETBUF--n} -i "${INTERVAL_MS:-100}" $PROTECT_FLAGS -k "$2" -s '' "$1" \
-		"XREPL_LOG=info exec xrepl receive --stdio -k ${3:-$2} 2>/run/receive.log" \
+	XREPL_LOG=info xrepl protect -F ${DISKS--d} ${NETBUF--n} -i "${INTERVAL_MS:-100}" $PROTECT_FLAGS -k "$2" -s '' "$1" \
+		"XREPL_LOG=info exec xrepl receive --stdio -k ${3:-$2} $RECEIVE_FLAGS 2>/run/receive.log" \
 		>/run/protect.log 2>&1 &
 	ppid=$!
 	# progress on the console, for runs that hang
@@ -150,7 +151,8 @@ wait_acked() {
 	return 1
 }
 
-# protect_with_retries NAME INDEX EPOCHS SECONDS COMMAND...: boots NAME,
+# protect_with_retries NAME INDEX EPOCHS SECONDS COMMAND...: boots NAME
+# (with the cfg line $GUEST_EXTRA, if set),
 # runs COMMAND (which starts the primary in the background and sets $ppid)
 # and waits for EPOCHS acknowledged epochs; sets $domid and $t_protect.
 # A guest that crashes (TCG's nested SVM kills busy PVH guests now and
@@ -159,7 +161,7 @@ protect_with_retries() {
 	local name=$1 idx=$2 epochs=$3 secs=$4 attempt crashed
 	shift 4
 	for attempt in 1 2 3 4 5; do
-		start_guest "$name" "$idx" || fail "guest did not boot"
+		start_guest "$name" "$idx" ${GUEST_EXTRA:+"$GUEST_EXTRA"} || fail "guest did not boot"
 		domid=$(xl domid "$name")
 		rm -f "/run/xrepl/$name.primary.json"
 		"$@"

@@ -1,0 +1,231 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The backup's end of a disk's replication: the records a primary's
+ * replicator took, as they arrive in frames, into a journal over the
+ * replica. Every record is checked before it is kept, and nothing reaches
+ * the replica before its epoch is committed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "blkrepl-private.h"
+
+struct blkrepl_replica {
+	struct blkrepl_ctx *ctx;
+	char *path;
+	char *spill_dir;
+	uint64_t mem_limit;
+	struct blkrepl_image *img;
+	struct blkrepl_journal *j;
+	uint8_t *buf; /* a record not wholly arrived */
+	size_t len, cap;
+	uint64_t marked;
+};
+
+int blkrepl_replica_new(struct blkrepl_ctx *ctx, const char *path,
+			const char *spill_dir, uint64_t mem_limit,
+			struct blkrepl_replica **out)
+{
+	struct blkrepl_replica *rp = calloc(1, sizeof(*rp));
+
+	if (!rp)
+		return -ENOMEM;
+	rp->ctx = ctx;
+	rp->mem_limit = mem_limit;
+	rp->path = strdup(path);
+	rp->spill_dir = strdup(spill_dir);
+	if (!rp->path || !rp->spill_dir) {
+		blkrepl_replica_free(rp);
+		return -ENOMEM;
+	}
+	*out = rp;
+	return 0;
+}
+
+void blkrepl_replica_free(struct blkrepl_replica *rp)
+{
+	if (!rp)
+		return;
+	blkrepl_journal_free(rp->j);
+	blkrepl_image_close(rp->img);
+	free(rp->buf);
+	free(rp->path);
+	free(rp->spill_dir);
+	free(rp);
+}
+
+/* A sparse file of the primary's size where there is nothing yet. */
+static int create_file(struct blkrepl_replica *rp, uint64_t size)
+{
+	int fd = open(rp->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	int r = 0;
+
+	if (fd < 0)
+		return errno == EEXIST ? 0 : -errno;
+	if (ftruncate(fd, (off_t)size) < 0)
+		r = -errno;
+	close(fd);
+	if (!r)
+		br_info(rp->ctx, "created replica %s (%llu bytes)", rp->path,
+			(unsigned long long)size);
+	return r;
+}
+
+static int open_replica(struct blkrepl_replica *rp, uint64_t size)
+{
+	int r;
+
+	if (rp->img) {
+		br_err(rp->ctx, "replication stream for %s: a second SIZE",
+		       rp->path);
+		return -EPROTO;
+	}
+	r = create_file(rp, size);
+	if (r < 0) {
+		br_err(rp->ctx, "cannot create replica %s: %s", rp->path,
+		       strerror(-r));
+		return r;
+	}
+	r = blkrepl_image_open(rp->ctx, rp->path, 0, &rp->img);
+	if (r < 0)
+		return r;
+	if (rp->img->is_blockdev ? rp->img->size < size :
+				   rp->img->size != size) {
+		br_err(rp->ctx,
+		       "replica %s has %llu bytes, the primary's disk %llu",
+		       rp->path, (unsigned long long)rp->img->size,
+		       (unsigned long long)size);
+		blkrepl_image_close(rp->img);
+		rp->img = NULL;
+		return -EINVAL;
+	}
+	return blkrepl_journal_new(rp->img, rp->spill_dir, rp->mem_limit,
+				   &rp->j);
+}
+
+static int stream_error(struct blkrepl_replica *rp, const char *why)
+{
+	br_err(rp->ctx, "replication stream for %s: %s", rp->path, why);
+	return -EPROTO;
+}
+
+static int take_record(struct blkrepl_replica *rp,
+		       const struct blkrepl_rec *rec)
+{
+	switch (rec->type) {
+	case BLKREPL_REC_SIZE:
+		return open_replica(rp, rec->offset);
+	case BLKREPL_REC_MARKED:
+		if (!rp->j)
+			return stream_error(rp, "MARKED before SIZE");
+		if (rec->offset <= rp->marked)
+			return stream_error(rp, "MARKED epochs go backwards");
+		rp->marked = rec->offset;
+		return 0;
+	case BLKREPL_REC_WRITE:
+	case BLKREPL_REC_ZERO:
+	case BLKREPL_REC_TRIM:
+		if (!rp->j)
+			return stream_error(rp, "a change before SIZE");
+		return blkrepl_journal_record(rp->j, rp->marked + 1, rec) < 0 ?
+			       -EPROTO :
+			       0;
+	}
+	return stream_error(rp, "a command where records belong");
+}
+
+/* Whole records from P (N bytes); *used how many bytes they took. */
+static int take_records(struct blkrepl_replica *rp, const uint8_t *p, size_t n,
+			size_t *used)
+{
+	struct blkrepl_rec rec;
+	const char *why;
+	size_t one;
+	int r;
+
+	*used = 0;
+	while ((r = blkrepl_rec_parse(p + *used, n - *used, &rec, &one,
+				      &why)) == 1) {
+		r = take_record(rp, &rec);
+		if (r < 0)
+			return r;
+		*used += one;
+	}
+	return r < 0 ? stream_error(rp, why) : 0;
+}
+
+static int keep_rest(struct blkrepl_replica *rp, const uint8_t *p, size_t n)
+{
+	size_t cap = rp->cap ? rp->cap : 65536;
+	uint8_t *grown;
+
+	while (cap < rp->len + n)
+		cap *= 2;
+	if (cap != rp->cap) {
+		grown = realloc(rp->buf, cap);
+		if (!grown)
+			return -ENOMEM;
+		rp->buf = grown;
+		rp->cap = cap;
+	}
+	memcpy(rp->buf + rp->len, p, n);
+	rp->len += n;
+	return 0;
+}
+
+int blkrepl_replica_feed(struct blkrepl_replica *rp, const void *buf,
+			 size_t len)
+{
+	const uint8_t *p = buf;
+	size_t used;
+	int r;
+
+	if (rp->len) {
+		r = keep_rest(rp, p, len);
+		if (r < 0)
+			return r;
+		r = take_records(rp, rp->buf, rp->len, &used);
+		if (r < 0)
+			return r;
+		memmove(rp->buf, rp->buf + used, rp->len - used);
+		rp->len -= used;
+		return 0;
+	}
+	/* most frames end on a record boundary: no copy */
+	r = take_records(rp, p, len, &used);
+	if (r < 0)
+		return r;
+	return keep_rest(rp, p + used, len - used);
+}
+
+int blkrepl_replica_commit(struct blkrepl_replica *rp, uint64_t epoch)
+{
+	if (rp->marked < epoch) {
+		br_err(rp->ctx,
+		       "checkpoint %llu is complete but disk %s is only marked up to %llu",
+		       (unsigned long long)epoch, rp->path,
+		       (unsigned long long)rp->marked);
+		return -EPROTO;
+	}
+	return blkrepl_journal_commit(rp->j, epoch);
+}
+
+void blkrepl_replica_discard(struct blkrepl_replica *rp)
+{
+	if (rp->j)
+		blkrepl_journal_discard(rp->j);
+	rp->len = 0;
+}
+
+int blkrepl_replica_stats(const struct blkrepl_replica *rp,
+			  struct blkrepl_journal_stats *st)
+{
+	if (!rp->j)
+		return -ENOENT;
+	blkrepl_journal_stats(rp->j, st);
+	return 0;
+}

@@ -1,0 +1,274 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The engine's end of a disk's replication. A reader thread drains the
+ * server's records into memory as fast as they come: the server writes
+ * them under the image's lock, so a replicator that let its socket fill
+ * would stall the guest's writes. The records are handed over an epoch at
+ * a time, cut just after MARKED(N), when the engine sends checkpoint N.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "blkrepl-private.h"
+
+#define READ_CHUNK (256u << 10)
+
+struct blkrepl_replicator {
+	struct blkrepl_ctx *ctx;
+	char *control;
+	int fd;
+	pthread_t reader;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	/* under lock */
+	uint8_t *buf;
+	size_t len, cap;
+	uint8_t *spare; /* what the last take handed over */
+	size_t spare_cap;
+	size_t parsed; /* whole records up to here */
+	size_t cut; /* just after MARKED(marked) */
+	uint64_t marked;
+	uint64_t taken;
+	int err;
+};
+
+/* Room for READ_CHUNK more bytes at the end of the buffer. */
+static int make_room(struct blkrepl_replicator *rep)
+{
+	size_t cap = rep->cap ? rep->cap : READ_CHUNK;
+	uint8_t *grown;
+
+	while (cap < rep->len + READ_CHUNK)
+		cap *= 2;
+	if (cap == rep->cap)
+		return 0;
+	grown = realloc(rep->buf, cap);
+	if (!grown)
+		return -ENOMEM;
+	rep->buf = grown;
+	rep->cap = cap;
+	return 0;
+}
+
+/* Finds the MARKEDs in what has arrived. */
+static int scan(struct blkrepl_replicator *rep)
+{
+	struct blkrepl_rec rec;
+	const char *why;
+	size_t used;
+	int r;
+
+	while ((r = blkrepl_rec_parse(rep->buf + rep->parsed,
+				      rep->len - rep->parsed, &rec, &used,
+				      &why)) == 1) {
+		rep->parsed += used;
+		if (rec.type != BLKREPL_REC_MARKED)
+			continue;
+		rep->marked = rec.offset;
+		rep->cut = rep->parsed;
+		pthread_cond_broadcast(&rep->cond);
+	}
+	if (r < 0)
+		br_err(rep->ctx, "%s sent a bad record: %s", rep->control, why);
+	return r < 0 ? -EPROTO : 0;
+}
+
+/*
+ * Reads straight into the buffer, under the lock because the buffer may
+ * move; the wait for data is outside it, so take() is never held up by a
+ * quiet server.
+ */
+static void *reader_main(void *arg)
+{
+	struct blkrepl_replicator *rep = arg;
+	struct pollfd pfd = { .fd = rep->fd, .events = POLLIN };
+	ssize_t n;
+	int r = 0;
+
+	while (!r) {
+		if (poll(&pfd, 1, -1) < 0) {
+			r = errno == EINTR ? 0 : -errno;
+			continue;
+		}
+		pthread_mutex_lock(&rep->lock);
+		r = make_room(rep);
+		n = r ? 0 :
+			recv(rep->fd, rep->buf + rep->len, READ_CHUNK,
+			     MSG_DONTWAIT);
+		if (n > 0) {
+			rep->len += (size_t)n;
+			r = scan(rep);
+		} else if (!r && (!n || (errno != EAGAIN && errno != EINTR))) {
+			r = n ? -errno : -ECONNRESET;
+		}
+		pthread_mutex_unlock(&rep->lock);
+	}
+	pthread_mutex_lock(&rep->lock);
+	rep->err = r;
+	pthread_cond_broadcast(&rep->cond);
+	pthread_mutex_unlock(&rep->lock);
+	return NULL;
+}
+
+static int command(struct blkrepl_replicator *rep, uint32_t type,
+		   uint64_t epoch)
+{
+	uint8_t hdr[BLKREPL_REC_HDR];
+	int r;
+
+	blkrepl_rec_header(hdr, type, 0, epoch);
+	r = write_full(rep->fd, hdr, sizeof(hdr));
+	if (r < 0)
+		br_err(rep->ctx, "cannot write to %s: %s", rep->control,
+		       strerror(-r));
+	return r;
+}
+
+static int connect_control(struct blkrepl_replicator *rep)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+	if (strlen(rep->control) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, rep->control);
+	rep->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (rep->fd < 0)
+		return -errno;
+	if (connect(rep->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return -errno;
+	return 0;
+}
+
+int blkrepl_replicator_new(struct blkrepl_ctx *ctx, const char *control,
+			   struct blkrepl_replicator **out)
+{
+	struct blkrepl_replicator *rep = calloc(1, sizeof(*rep));
+	int r;
+
+	if (!rep)
+		return -ENOMEM;
+	rep->ctx = ctx;
+	rep->fd = -1;
+	pthread_mutex_init(&rep->lock, NULL);
+	pthread_cond_init(&rep->cond, NULL);
+	rep->control = strdup(control);
+	r = rep->control ? connect_control(rep) : -ENOMEM;
+	if (r < 0) {
+		br_err(ctx, "cannot connect to disk-server control %s: %s",
+		       control, strerror(-r));
+		blkrepl_replicator_free(rep);
+		return r;
+	}
+	r = command(rep, BLKREPL_CMD_START, 0);
+	if (!r && pthread_create(&rep->reader, NULL, reader_main, rep))
+		r = -EAGAIN;
+	if (r < 0) {
+		close(rep->fd);
+		rep->fd = -1;
+		blkrepl_replicator_free(rep);
+		return r;
+	}
+	*out = rep;
+	return 0;
+}
+
+void blkrepl_replicator_free(struct blkrepl_replicator *rep)
+{
+	if (!rep)
+		return;
+	if (rep->fd >= 0) {
+		/* the server sees the end and lets go of the image */
+		shutdown(rep->fd, SHUT_RDWR);
+		pthread_join(rep->reader, NULL);
+		close(rep->fd);
+	}
+	pthread_cond_destroy(&rep->cond);
+	pthread_mutex_destroy(&rep->lock);
+	free(rep->buf);
+	free(rep->spare);
+	free(rep->control);
+	free(rep);
+}
+
+int blkrepl_replicator_mark(struct blkrepl_replicator *rep, uint64_t epoch)
+{
+	return command(rep, BLKREPL_CMD_MARK, epoch);
+}
+
+/*
+ * Under lock: the records up to the cut go to the caller, the rest moves
+ * to the spare buffer, which takes over. Two buffers, swapped each epoch:
+ * their pages stay, nothing is allocated once they are big enough.
+ */
+static int hand_over(struct blkrepl_replicator *rep, const uint8_t **buf,
+		     size_t *len)
+{
+	size_t rest = rep->len - rep->cut, cap;
+	uint8_t *p;
+
+	if (rep->spare_cap < rest + READ_CHUNK) {
+		cap = rest + READ_CHUNK > rep->cap ? rest + READ_CHUNK :
+						     rep->cap;
+		p = realloc(rep->spare, cap);
+		if (!p)
+			return -ENOMEM;
+		rep->spare = p;
+		rep->spare_cap = cap;
+	}
+	memcpy(rep->spare, rep->buf + rep->cut, rest);
+	*buf = rep->buf;
+	*len = rep->cut;
+	rep->taken += rep->cut;
+	p = rep->buf;
+	cap = rep->cap;
+	rep->buf = rep->spare;
+	rep->cap = rep->spare_cap;
+	rep->spare = p;
+	rep->spare_cap = cap;
+	rep->len = rest;
+	rep->parsed -= rep->cut;
+	rep->cut = 0;
+	return 0;
+}
+
+int blkrepl_replicator_take(struct blkrepl_replicator *rep, uint64_t epoch,
+			    int timeout_ms, const uint8_t **buf, size_t *len)
+{
+	struct timespec deadline;
+	int r = 0;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += timeout_ms / 1000;
+	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (deadline.tv_nsec >= 1000000000) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&rep->lock);
+	while (rep->marked < epoch && !rep->err && r != ETIMEDOUT)
+		r = pthread_cond_timedwait(&rep->cond, &rep->lock, &deadline);
+	if (rep->marked >= epoch)
+		r = hand_over(rep, buf, len);
+	else if (rep->err)
+		r = rep->err;
+	else
+		r = -ETIMEDOUT;
+	pthread_mutex_unlock(&rep->lock);
+	if (r < 0)
+		br_err(rep->ctx, "no MARKED %llu from %s: %s",
+		       (unsigned long long)epoch, rep->control,
+		       r == -ECONNRESET ? "the disk-server went away" :
+					  strerror(-r));
+	return r;
+}
+
+uint64_t blkrepl_replicator_bytes(const struct blkrepl_replicator *rep)
+{
+	return rep->taken;
+}

@@ -1,0 +1,194 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* xrepl protect's disk replication: one replicator per block-xrepl disk. */
+#include <errno.h>
+#include <glob.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "blkrepl.h"
+#include "protect_disks.h"
+#include "subcommands.h"
+
+struct disk {
+	char vdev[XREPL_VDEV_MAX + 1];
+	struct blkrepl_replicator *rep;
+};
+
+struct protect_disks {
+	struct xrepl_ctx *xctx;
+	struct blkrepl_ctx *ctx;
+	unsigned int timeout_ms;
+	struct disk *d;
+	size_t n;
+};
+
+static void remove_all(struct protect_disks *pd)
+{
+	while (pd->n)
+		blkrepl_replicator_free(pd->d[--pd->n].rep);
+	free(pd->d);
+	pd->d = NULL;
+}
+
+/* block-xrepl's files for the vbd whose backend is vbd-D-N in sysfs */
+static void disk_file(char *buf, size_t len, const char *sysfs_vbd,
+		      const char *ext)
+{
+	unsigned int domid, devid;
+
+	sscanf(strrchr(sysfs_vbd, '/') + 1, "vbd-%u-%u", &domid, &devid);
+	snprintf(buf, len, "%s/backend-vbd-%u-%u.%s", XREPL_DISK_DIR, domid,
+		 devid, ext);
+}
+
+static int read_vdev(const char *path, char vdev[XREPL_VDEV_MAX + 1])
+{
+	FILE *f = fopen(path, "re");
+	int ok;
+
+	if (!f)
+		return -errno;
+	ok = fscanf(f, "%32s", vdev) == 1;
+	fclose(f);
+	return ok ? 0 : -EINVAL;
+}
+
+static int add_disk(struct protect_disks *pd, const char *sysfs_vbd)
+{
+	struct disk *d = &pd->d[pd->n];
+	char path[256], msg[128];
+	int r;
+
+	disk_file(path, sizeof(path), sysfs_vbd, "vdev");
+	if (access(path, F_OK) < 0) {
+		fprintf(stderr,
+			"%s: disk %s is not on block-xrepl (no %s): its writes cannot be replicated; put it on script=block-xrepl, or give up disk consistency with -F -d\n",
+			prog_name, strrchr(sysfs_vbd, '/') + 1, path);
+		return -ENOENT;
+	}
+	r = read_vdev(path, d->vdev);
+	if (r < 0) {
+		fprintf(stderr, "%s: cannot read %s: %s\n", prog_name, path,
+			strerror(-r));
+		return r;
+	}
+	disk_file(path, sizeof(path), sysfs_vbd, "ctl");
+	r = blkrepl_replicator_new(pd->ctx, path, &d->rep);
+	if (r < 0)
+		return r;
+	snprintf(msg, sizeof(msg), "replicating disk %s", d->vdev);
+	log_library(pd->xctx, LOG_INFO, msg);
+	pd->n++;
+	return 0;
+}
+
+static int start(void *data, uint32_t domid)
+{
+	struct protect_disks *pd = data;
+	char pattern[128];
+	glob_t g;
+	size_t i;
+	int r = 0;
+
+	snprintf(pattern, sizeof(pattern),
+		 "/sys/bus/xen-backend/devices/vbd-%u-*", domid);
+	if (glob(pattern, 0, NULL, &g)) {
+		log_library(pd->xctx, LOG_INFO,
+			    "the domain has no disk: nothing to replicate");
+		return 0;
+	}
+	pd->d = calloc(g.gl_pathc, sizeof(*pd->d));
+	if (!pd->d)
+		r = -ENOMEM;
+	for (i = 0; !r && i < g.gl_pathc; i++)
+		r = add_disk(pd, g.gl_pathv[i]);
+	globfree(&g);
+	if (r < 0)
+		remove_all(pd);
+	return r;
+}
+
+static int suspended(void *data, uint64_t epoch)
+{
+	struct protect_disks *pd = data;
+	size_t i;
+
+	for (i = 0; i < pd->n; i++)
+		if (blkrepl_replicator_mark(pd->d[i].rep, epoch) < 0)
+			return -EIO;
+	return 0;
+}
+
+static int send_epoch(void *data, uint64_t epoch, struct xrepl_wire *w)
+{
+	struct protect_disks *pd = data;
+	const uint8_t *buf;
+	size_t i, len;
+	int r = 0;
+
+	for (i = 0; !r && i < pd->n; i++) {
+		r = blkrepl_replicator_take(pd->d[i].rep, epoch,
+					    (int)pd->timeout_ms, &buf, &len);
+		if (r < 0)
+			break;
+		if (w)
+			r = xrepl_wire_send_disk(w, pd->d[i].vdev, buf, len);
+	}
+	return r;
+}
+
+static void abandon(void *data)
+{
+	remove_all(data);
+}
+
+static void report(void *data, FILE *f)
+{
+	struct protect_disks *pd = data;
+	size_t i;
+
+	fputs(", \"disks\": [", f);
+	for (i = 0; i < pd->n; i++)
+		fprintf(f, "%s{\"vdev\": \"%s\", \"sent_bytes\": %llu}",
+			i ? ", " : "", pd->d[i].vdev,
+			(unsigned long long)blkrepl_replicator_bytes(
+				pd->d[i].rep));
+	fputc(']', f);
+}
+
+struct protect_disks *protect_disks_new(struct xrepl_ctx *ctx,
+					unsigned int timeout_ms,
+					struct xrepl_epoch_hooks *hooks)
+{
+	struct protect_disks *pd = calloc(1, sizeof(*pd));
+
+	if (!pd)
+		return NULL;
+	if (blkrepl_ctx_new(&pd->ctx, log_library, ctx) < 0) {
+		free(pd);
+		return NULL;
+	}
+	pd->xctx = ctx;
+	pd->timeout_ms = timeout_ms;
+	*hooks = (struct xrepl_epoch_hooks){
+		.start = start,
+		.suspended = suspended,
+		.send = send_epoch,
+		.abandon = abandon,
+		.report = report,
+		.data = pd,
+	};
+	return pd;
+}
+
+void protect_disks_free(struct protect_disks *pd)
+{
+	if (!pd)
+		return;
+	remove_all(pd);
+	blkrepl_ctx_free(pd->ctx);
+	free(pd);
+}
