@@ -12,6 +12,8 @@ struct blkrepl_ctx {
 	void *log_data;
 };
 
+struct dirty;
+
 struct blkrepl_image {
 	struct blkrepl_ctx *ctx;
 	char *path;
@@ -22,6 +24,7 @@ struct blkrepl_image {
 	/* writes and their records land in one order */
 	pthread_mutex_t lock;
 	int repl_fd; /* the replicator's socket, or -1 */
+	struct dirty *dirty; /* since the first replicator */
 };
 
 __attribute__((format(printf, 3, 4))) void
@@ -43,6 +46,17 @@ int image_zero(struct blkrepl_image *img, uint32_t len, uint64_t off,
  * one order; MAY_TRIM lets zeroes be holes */
 int image_change(struct blkrepl_image *img, uint32_t type, const void *buf,
 		 uint32_t len, uint64_t off, int may_trim);
+
+/* dirty.c: chunks a replica may lack; all under the image's lock */
+#define DIRTY_CHUNK (64u << 10)
+struct dirty *dirty_new(uint64_t size); /* everything dirty, a new id */
+void dirty_free(struct dirty *d);
+uint64_t dirty_id(const struct dirty *d);
+void dirty_set(struct dirty *d, uint64_t off, uint64_t len);
+int dirty_mark(struct dirty *d, uint64_t epoch);
+void dirty_committed(struct dirty *d, uint64_t epoch);
+uint64_t *dirty_resync(struct dirty *d);
+size_t dirty_words(const struct dirty *d);
 
 /* fd_io.c: whole buffers or an error; 0 bytes read at once is -ECONNRESET */
 int read_full(int fd, void *buf, size_t len);

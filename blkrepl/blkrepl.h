@@ -37,13 +37,22 @@ int blkrepl_nbd_serve(struct blkrepl_image *img, const char *export, int fd);
 
 /*
  * Replication of a served image. A replicator (the engine) connects to the
- * server's control socket and sends START: the server answers SIZE, streams
- * the whole image (WRITE records, ZERO for chunks of zeroes), then every
+ * server's control socket and sends START: the server answers SIZE and ID,
+ * streams the image (WRITE records, ZERO for chunks of zeroes), then every
  * write, zero and trim as it lands, in the order they land. MARK(N) ends
  * epoch N: MARKED(N) follows the records of every write that landed before
- * it. Records and commands share one 16-byte little-endian header (u32
- * type, u32 length, u64 offset, or the epoch for MARK and MARKED, or the
- * image's size for SIZE); a WRITE's data follows it.
+ * it. COMMITTED(N) says the backup's replica holds epochs up to N.
+ *
+ * The server keeps, from its first replicator on, which 64 KiB chunks a
+ * replica may lack: changed since the last epoch committed. START carrying
+ * the ID of an earlier replication (its replica holds what was committed
+ * then) streams only those chunks: a resync. Any other START streams the
+ * whole image under a new ID.
+ *
+ * Records and commands share one 16-byte little-endian header (u32 type,
+ * u32 length, u64 offset; or the epoch for MARK, MARKED and COMMITTED, the
+ * image's size for SIZE, the replication's id for ID and START); a WRITE's
+ * data follows it.
  */
 enum blkrepl_rec_type {
 	BLKREPL_REC_WRITE = 1,
@@ -51,8 +60,10 @@ enum blkrepl_rec_type {
 	BLKREPL_REC_TRIM,
 	BLKREPL_REC_MARKED,
 	BLKREPL_REC_SIZE,
+	BLKREPL_REC_ID,
 	BLKREPL_CMD_START = 16,
 	BLKREPL_CMD_MARK,
+	BLKREPL_CMD_COMMITTED,
 };
 #define BLKREPL_REC_HDR 16
 #define BLKREPL_REC_MAX_DATA (32u << 20)
@@ -78,18 +89,22 @@ int blkrepl_replicate(struct blkrepl_image *img, int fd);
 
 /*
  * The engine's end of a replication: connects to a server's control socket,
- * sends START and reads the records into memory as they come, so that the
- * server never waits on it. mark(N) asks for MARKED(N) (the guest is
- * suspended: every write it has seen complete is before the mark);
+ * sends START (with RESYNC_ID, the id the backup's replica was last
+ * committed under, or 0 for a full sync) and reads the records into memory
+ * as they come, so that the server never waits on it. mark(N) asks for
+ * MARKED(N) (the guest is suspended: every write it has seen complete is
+ * before the mark); committed(N) tells the server the backup holds N;
  * take(N) waits up to TIMEOUT_MS for it and hands over the records up to
  * and including MARKED(N), ready for a replica's feed (*buf is valid until
  * the next take).
  */
 struct blkrepl_replicator;
 int blkrepl_replicator_new(struct blkrepl_ctx *ctx, const char *control,
-			   struct blkrepl_replicator **rep);
+			   uint64_t resync_id, struct blkrepl_replicator **rep);
 void blkrepl_replicator_free(struct blkrepl_replicator *rep);
 int blkrepl_replicator_mark(struct blkrepl_replicator *rep, uint64_t epoch);
+int blkrepl_replicator_committed(struct blkrepl_replicator *rep,
+				 uint64_t epoch);
 int blkrepl_replicator_take(struct blkrepl_replicator *rep, uint64_t epoch,
 			    int timeout_ms, const uint8_t **buf, size_t *len);
 /* bytes taken so far */
@@ -115,9 +130,9 @@ int blkrepl_journal_new(struct blkrepl_image *replica, const char *spill_dir,
 void blkrepl_journal_free(struct blkrepl_journal *j);
 int blkrepl_journal_write(struct blkrepl_journal *j, uint64_t epoch,
 			  uint64_t offset, const void *data, uint32_t length);
-/* zeroes, or a trim (which the replica also reads back as zeroes) */
+/* zeroes, or a trim: the replica reads both back as zeroes */
 int blkrepl_journal_zero(struct blkrepl_journal *j, uint64_t epoch,
-			 uint64_t offset, uint32_t length, int trim);
+			 uint64_t offset, uint32_t length);
 /* A WRITE, ZERO or TRIM record as part of EPOCH */
 int blkrepl_journal_record(struct blkrepl_journal *j, uint64_t epoch,
 			   const struct blkrepl_rec *rec);
@@ -134,14 +149,24 @@ void blkrepl_journal_stats(const struct blkrepl_journal *j,
  * creating a sparse file of that size if there is none (a replica of
  * another size is refused); a change belongs to the epoch after the last
  * MARKED. commit(N) applies epochs up to N and needs MARKED(N) first;
- * discard() (failover) drops the rest. A stream that breaks the rules is
- * -EPROTO, logged, and changes nothing in the replica.
+ * discard() (failover: the replica is the guest's disk from now on) drops
+ * the rest. A stream that breaks the rules is -EPROTO, logged, and changes
+ * nothing in the replica.
+ *
+ * A state file in STATE_DIR (NULL: none) remembers, while nothing touches
+ * the replica, the id of the replication it was last committed under:
+ * resync_id() is that id (0 if there is none), for the primary's START;
+ * the file goes before the first commit changes the replica, and finish()
+ * (the primary stopped or was lost, no failover) flushes the replica and
+ * writes it again.
  */
 struct blkrepl_replica;
 int blkrepl_replica_new(struct blkrepl_ctx *ctx, const char *path,
-			const char *spill_dir, uint64_t mem_limit,
-			struct blkrepl_replica **rp);
+			const char *state_dir, const char *spill_dir,
+			uint64_t mem_limit, struct blkrepl_replica **rp);
 void blkrepl_replica_free(struct blkrepl_replica *rp);
+uint64_t blkrepl_replica_resync_id(const struct blkrepl_replica *rp);
+int blkrepl_replica_finish(struct blkrepl_replica *rp);
 int blkrepl_replica_feed(struct blkrepl_replica *rp, const void *buf,
 			 size_t len);
 int blkrepl_replica_commit(struct blkrepl_replica *rp, uint64_t epoch);

@@ -96,6 +96,7 @@ void blkrepl_image_close(struct blkrepl_image *img)
 		return;
 	if (img->fd >= 0)
 		close(img->fd);
+	dirty_free(img->dirty);
 	pthread_mutex_destroy(&img->lock);
 	free(img->path);
 	free(img);

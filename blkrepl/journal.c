@@ -18,7 +18,7 @@
 
 #include "blkrepl-private.h"
 
-enum op { OP_WRITE, OP_ZERO, OP_TRIM };
+enum op { OP_WRITE, OP_ZERO };
 
 struct entry {
 	uint64_t epoch;
@@ -194,18 +194,17 @@ int blkrepl_journal_record(struct blkrepl_journal *j, uint64_t epoch,
 		return add(j, OP_WRITE, epoch, rec->offset, rec->data,
 			   rec->length);
 	case BLKREPL_REC_ZERO:
-		return add(j, OP_ZERO, epoch, rec->offset, NULL, rec->length);
 	case BLKREPL_REC_TRIM:
-		return add(j, OP_TRIM, epoch, rec->offset, NULL, rec->length);
+		return add(j, OP_ZERO, epoch, rec->offset, NULL, rec->length);
 	}
 	br_err(j->ctx, "record type %u is not a change to the disk", rec->type);
 	return -EINVAL;
 }
 
 int blkrepl_journal_zero(struct blkrepl_journal *j, uint64_t epoch,
-			 uint64_t offset, uint32_t length, int trim)
+			 uint64_t offset, uint32_t length)
 {
-	return add(j, trim ? OP_TRIM : OP_ZERO, epoch, offset, NULL, length);
+	return add(j, OP_ZERO, epoch, offset, NULL, length);
 }
 
 static int apply(struct blkrepl_journal *j, const struct entry *e,
@@ -213,13 +212,14 @@ static int apply(struct blkrepl_journal *j, const struct entry *e,
 {
 	uint8_t *p;
 
-	switch (e->op) {
-	case OP_ZERO:
-		return image_zero(j->replica, e->length, e->offset, 0);
-	case OP_TRIM:
-		/* a trimmed range must read back as zeroes on every replica */
+	/*
+	 * Zeroes and trims alike: holes where the replica allows them. A hole
+	 * reads as the zeroes the primary has (and a trimmed range must read
+	 * back as zeroes on every replica); written zeroes would cost the
+	 * whole range, on tmpfs (no ZERO_RANGE) a full sync's worth.
+	 */
+	if (e->op != OP_WRITE)
 		return image_zero(j->replica, e->length, e->offset, 1);
-	}
 	if (e->in_memory)
 		return image_write(j->replica, j->arena + e->data_off,
 				   e->length, e->offset);

@@ -5,8 +5,10 @@
  * replica. Every record is checked before it is kept, and nothing reaches
  * the replica before its epoch is committed.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -17,6 +19,10 @@
 struct blkrepl_replica {
 	struct blkrepl_ctx *ctx;
 	char *path;
+	char *state; /* the state file, or NULL */
+	uint64_t resync_id; /* what the state file says, or 0 */
+	uint64_t id; /* the replication's, from its ID record */
+	int changed; /* a commit has touched the replica */
 	char *spill_dir;
 	uint64_t mem_limit;
 	struct blkrepl_image *img;
@@ -26,9 +32,40 @@ struct blkrepl_replica {
 	uint64_t marked;
 };
 
+/* STATE_DIR/<the replica's path, %-escaped>.state */
+static char *state_path(const char *dir, const char *path)
+{
+	char *p, *out = malloc(strlen(dir) + 3 * strlen(path) + 8);
+
+	if (!out)
+		return NULL;
+	p = out + sprintf(out, "%s/", dir);
+	for (; *path; path++)
+		p += sprintf(p,
+			     isalnum((unsigned char)*path) ||
+					     strchr(".-_", *path) ?
+				     "%c" :
+				     "%%%02X",
+			     (unsigned char)*path);
+	strcpy(p, ".state");
+	return out;
+}
+
+static void read_state(struct blkrepl_replica *rp)
+{
+	unsigned long long id, epoch;
+	FILE *f = fopen(rp->state, "re");
+
+	if (!f)
+		return;
+	if (fscanf(f, "xrepl-replica id=%llx epoch=%llu", &id, &epoch) == 2)
+		rp->resync_id = id;
+	fclose(f);
+}
+
 int blkrepl_replica_new(struct blkrepl_ctx *ctx, const char *path,
-			const char *spill_dir, uint64_t mem_limit,
-			struct blkrepl_replica **out)
+			const char *state_dir, const char *spill_dir,
+			uint64_t mem_limit, struct blkrepl_replica **out)
 {
 	struct blkrepl_replica *rp = calloc(1, sizeof(*rp));
 
@@ -38,10 +75,14 @@ int blkrepl_replica_new(struct blkrepl_ctx *ctx, const char *path,
 	rp->mem_limit = mem_limit;
 	rp->path = strdup(path);
 	rp->spill_dir = strdup(spill_dir);
-	if (!rp->path || !rp->spill_dir) {
+	if (state_dir)
+		rp->state = state_path(state_dir, path);
+	if (!rp->path || !rp->spill_dir || (state_dir && !rp->state)) {
 		blkrepl_replica_free(rp);
 		return -ENOMEM;
 	}
+	if (rp->state)
+		read_state(rp);
 	*out = rp;
 	return 0;
 }
@@ -54,8 +95,14 @@ void blkrepl_replica_free(struct blkrepl_replica *rp)
 	blkrepl_image_close(rp->img);
 	free(rp->buf);
 	free(rp->path);
+	free(rp->state);
 	free(rp->spill_dir);
 	free(rp);
+}
+
+uint64_t blkrepl_replica_resync_id(const struct blkrepl_replica *rp)
+{
+	return rp->resync_id;
 }
 
 /* A sparse file of the primary's size where there is nothing yet. */
@@ -119,6 +166,11 @@ static int take_record(struct blkrepl_replica *rp,
 	switch (rec->type) {
 	case BLKREPL_REC_SIZE:
 		return open_replica(rp, rec->offset);
+	case BLKREPL_REC_ID:
+		if (!rp->j || rp->id)
+			return stream_error(rp, "ID out of place");
+		rp->id = rec->offset;
+		return 0;
 	case BLKREPL_REC_MARKED:
 		if (!rp->j)
 			return stream_error(rp, "MARKED before SIZE");
@@ -202,14 +254,35 @@ int blkrepl_replica_feed(struct blkrepl_replica *rp, const void *buf,
 	return keep_rest(rp, p + used, len - used);
 }
 
+/* The replica is about to change: what the state file said stops being
+ * true. */
+static int forget_state(struct blkrepl_replica *rp)
+{
+	if (!rp->state || (unlink(rp->state) < 0 && errno != ENOENT)) {
+		if (rp->state)
+			br_err(rp->ctx, "cannot remove %s: %s", rp->state,
+			       strerror(errno));
+		return rp->state ? -EIO : 0;
+	}
+	return 0;
+}
+
 int blkrepl_replica_commit(struct blkrepl_replica *rp, uint64_t epoch)
 {
+	int r;
+
 	if (rp->marked < epoch) {
 		br_err(rp->ctx,
 		       "checkpoint %llu is complete but disk %s is only marked up to %llu",
 		       (unsigned long long)epoch, rp->path,
 		       (unsigned long long)rp->marked);
 		return -EPROTO;
+	}
+	if (!rp->changed) {
+		r = forget_state(rp);
+		if (r < 0)
+			return r;
+		rp->changed = 1;
 	}
 	return blkrepl_journal_commit(rp->j, epoch);
 }
@@ -219,6 +292,47 @@ void blkrepl_replica_discard(struct blkrepl_replica *rp)
 	if (rp->j)
 		blkrepl_journal_discard(rp->j);
 	rp->len = 0;
+	forget_state(rp);
+}
+
+static int write_state(struct blkrepl_replica *rp, uint64_t epoch)
+{
+	char tmp[4096];
+	FILE *f;
+	int r = 0;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", rp->state);
+	f = fopen(tmp, "we");
+	if (!f)
+		r = -errno;
+	if (f) {
+		fprintf(f, "xrepl-replica id=%016llx epoch=%llu\n",
+			(unsigned long long)rp->id, (unsigned long long)epoch);
+		if (fflush(f) || fsync(fileno(f)))
+			r = -errno;
+		fclose(f);
+	}
+	if (!r && rename(tmp, rp->state) < 0)
+		r = -errno;
+	if (r < 0)
+		br_err(rp->ctx, "cannot write %s: %s", rp->state, strerror(-r));
+	return r;
+}
+
+int blkrepl_replica_finish(struct blkrepl_replica *rp)
+{
+	struct blkrepl_journal_stats st;
+	int r;
+
+	if (!rp->changed || !rp->state || !rp->id)
+		return 0;
+	blkrepl_journal_stats(rp->j, &st);
+	r = image_flush(rp->img);
+	if (r < 0) {
+		br_err(rp->ctx, "cannot flush %s: %s", rp->path, strerror(-r));
+		return r;
+	}
+	return write_state(rp, st.committed);
 }
 
 int blkrepl_replica_stats(const struct blkrepl_replica *rp,

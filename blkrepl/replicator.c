@@ -146,7 +146,7 @@ static int connect_control(struct blkrepl_replicator *rep)
 }
 
 int blkrepl_replicator_new(struct blkrepl_ctx *ctx, const char *control,
-			   struct blkrepl_replicator **out)
+			   uint64_t resync_id, struct blkrepl_replicator **out)
 {
 	struct blkrepl_replicator *rep = calloc(1, sizeof(*rep));
 	int r;
@@ -165,7 +165,7 @@ int blkrepl_replicator_new(struct blkrepl_ctx *ctx, const char *control,
 		blkrepl_replicator_free(rep);
 		return r;
 	}
-	r = command(rep, BLKREPL_CMD_START, 0);
+	r = command(rep, BLKREPL_CMD_START, resync_id);
 	if (!r && pthread_create(&rep->reader, NULL, reader_main, rep))
 		r = -EAGAIN;
 	if (r < 0) {
@@ -199,6 +199,11 @@ void blkrepl_replicator_free(struct blkrepl_replicator *rep)
 int blkrepl_replicator_mark(struct blkrepl_replicator *rep, uint64_t epoch)
 {
 	return command(rep, BLKREPL_CMD_MARK, epoch);
+}
+
+int blkrepl_replicator_committed(struct blkrepl_replicator *rep, uint64_t epoch)
+{
+	return command(rep, BLKREPL_CMD_COMMITTED, epoch);
 }
 
 /*

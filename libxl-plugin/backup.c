@@ -149,10 +149,12 @@ static int keep(void *data, const void *buf, size_t len)
 }
 
 /*
- * Checkpoint N is wholly in memory: acknowledge it, commit its disk writes,
- * then hand it over. A primary that cannot hear the ACK any more still
- * sent the whole checkpoint, and its output of epoch N was never released:
- * the backup may resume from it (-EPIPE).
+ * Checkpoint N is wholly in memory: commit its disk writes, acknowledge it,
+ * then hand it over. Commit before the ACK: the primary tells its disk
+ * servers what the backup acknowledged, and they forget those changes for
+ * a later resync. A primary that cannot hear the ACK any more still sent
+ * the whole checkpoint, and its output of epoch N was never released: the
+ * backup may resume from it (-EPIPE).
  */
 static int epoch_end(struct backup *b, const struct xrepl_frame *f)
 {
@@ -171,12 +173,12 @@ static int epoch_end(struct backup *b, const struct xrepl_frame *f)
 		    (unsigned long long)b->acked);
 		return -EPROTO;
 	}
-	acked = !xrepl_wire_send_u64(b->w, XREPL_FRAME_ACK, n);
 	if (h && h->commit && h->commit(h->data, n) < 0) {
 		xrepl_wire_send(b->w, XREPL_FRAME_BYE, "disk commit failed",
 				18);
 		return -EIO;
 	}
+	acked = !xrepl_wire_send_u64(b->w, XREPL_FRAME_ACK, n);
 	b->acked = n;
 	if (b->pending) {
 		chunk_queue_push(&b->q, b->pending);
@@ -368,12 +370,34 @@ static int is_blkrepl(const libxl_device_disk *d)
 	return d->script && !strcmp(base ? base + 1 : d->script, "block-xrepl");
 }
 
-/* The guest's disks as they are here, and the replicated ones announced. */
+/* DISK_STATE: u8 n, vdev, u64 id */
+static int add_state(uint8_t *buf, size_t *len, const char *vdev, uint64_t id)
+{
+	size_t vlen = strlen(vdev);
+
+	if (!vlen || vlen > XREPL_VDEV_MAX || *len + 1 + vlen + 8 > 16384)
+		return -E2BIG;
+	buf[(*len)++] = (uint8_t)vlen;
+	memcpy(buf + *len, vdev, vlen);
+	*len += vlen;
+	id = htole64(id);
+	memcpy(buf + *len, &id, 8);
+	*len += 8;
+	return 0;
+}
+
+/*
+ * The guest's disks as they are here, the replicated ones announced to the
+ * hooks, and to the primary which of them can be resynced.
+ */
 static int map_disks(struct backup *b)
 {
 	const struct xrepl_receive_hooks *h = b->o->hooks;
+	uint8_t state[16384];
 	libxl_device_disk *d;
+	size_t len = 0;
 	const char *to;
+	uint64_t id;
 	int i;
 
 	for (i = 0; i < b->dc.num_disks; i++) {
@@ -391,10 +415,11 @@ static int map_disks(struct backup *b)
 		}
 		if (!is_blkrepl(d) || !h || !h->disk)
 			continue;
-		if (h->disk(h->data, d->vdev, d->pdev_path) < 0)
+		if (h->disk(h->data, d->vdev, d->pdev_path, &id) < 0 ||
+		    add_state(state, &len, d->vdev, id) < 0)
 			return -EIO;
 	}
-	return 0;
+	return xrepl_wire_send(b->w, XREPL_FRAME_DISK_STATE, state, len);
 }
 
 static int open_libxl(struct backup *b)
@@ -503,8 +528,11 @@ XREPL_EXPORT int xrepl_receive(struct xrepl_ctx *ctx,
 	if (r < 0)
 		goto out;
 	r = map_disks(&b);
-	if (r < 0)
+	if (r < 0) {
+		xrepl_wire_send(b.w, XREPL_FRAME_BYE,
+				"no replicas for its disks", 25);
 		goto out;
+	}
 	r = start(&b);
 	if (r < 0)
 		goto out;

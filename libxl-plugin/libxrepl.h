@@ -209,6 +209,7 @@ enum xrepl_frame_type {
 	XREPL_FRAME_HEARTBEAT, /* u64: sender's clock, ms */
 	XREPL_FRAME_BYE, /* text: why the sender stops */
 	XREPL_FRAME_DISK, /* u8 n, n bytes of vdev, its blkrepl records */
+	XREPL_FRAME_DISK_STATE, /* per replica: u8 n, vdev, u64 resync id */
 };
 
 #define XREPL_WIRE_STREAM_MAX (2u << 20)
@@ -239,6 +240,13 @@ int xrepl_wire_send_disk(struct xrepl_wire *w, const char *vdev,
 int xrepl_disk_frame_parse(const struct xrepl_frame *f,
 			   char vdev[XREPL_VDEV_MAX + 1], const uint8_t **data,
 			   size_t *len, const char **why);
+/*
+ * A DISK_STATE frame's entries, from *POS (0 to start): 1 with the next one,
+ * 0 after the last, -EPROTO (with *why) if malformed.
+ */
+int xrepl_disk_state_next(const struct xrepl_frame *f, size_t *pos,
+			  char vdev[XREPL_VDEV_MAX + 1], uint64_t *resync_id,
+			  const char **why);
 /* 1 with *frame set, or a negative errno (-ETIMEDOUT, -EPIPE, -EPROTO). */
 int xrepl_wire_recv(struct xrepl_wire *w, struct xrepl_frame *frame,
 		    int timeout_ms);
@@ -256,7 +264,10 @@ const char *xrepl_frame_type_name(unsigned int type);
 /*
  * What commits an epoch's side effects: netbuf and blkrepl plug in here.
  * start() runs once the domain is known, before anything is sent (< 0
- * refuses to protect); suspend(N) as epoch N's checkpoint starts (its
+ * refuses to protect); backup_disk() for each replica the backup has (a
+ * disk's virtual device and the id its replica was last committed under,
+ * or 0), before the first checkpoint; suspend(N) as epoch N's checkpoint
+ * starts (its
  * output is held from here on); suspended(N) once the guest is suspended
  * (every write it saw complete belongs to epoch N); send(N) in the sender
  * thread just before checkpoint N's EPOCH_END, to send what else epoch N
@@ -268,6 +279,7 @@ const char *xrepl_frame_type_name(unsigned int type);
  */
 struct xrepl_epoch_hooks {
 	int (*start)(void *data, uint32_t domid);
+	int (*backup_disk)(void *data, const char *vdev, uint64_t resync_id);
 	int (*suspend)(void *data, uint64_t epoch);
 	int (*suspended)(void *data, uint64_t epoch);
 	int (*send)(void *data, uint64_t epoch, struct xrepl_wire *w);
@@ -309,14 +321,17 @@ int xrepl_resume_suspended(struct xrepl_ctx *ctx, uint32_t domid);
 /*
  * The backup's side of the hooks. disk() names each of the guest's disks on
  * block-xrepl (script=block-xrepl) and the path its replica is at here,
- * before anything else arrives; disk_data() gets the records a DISK frame
+ * before anything else arrives, and sets *resync_id to the id the replica
+ * was last committed under (0: it needs a full sync), which the primary is
+ * told; disk_data() gets the records a DISK frame
  * carries; commit(N) runs when checkpoint N is complete, before it goes to
  * libxl (a failure stops the backup); end() when reception ends, before the
  * domain is resumed at a failover (FAILOVER set: drop what is not
  * committed). report() as for the primary. Any may be NULL.
  */
 struct xrepl_receive_hooks {
-	int (*disk)(void *data, const char *vdev, const char *path);
+	int (*disk)(void *data, const char *vdev, const char *path,
+		    uint64_t *resync_id);
 	int (*disk_data)(void *data, const char *vdev, const void *buf,
 			 size_t len);
 	int (*commit)(void *data, uint64_t epoch);

@@ -558,6 +558,41 @@ static int read_config(struct primary *p, char **json)
 	return *json ? 0 : -ENOMEM;
 }
 
+/* The backup's answer to the config: its replicas, for the hooks. */
+static int backup_disks(struct primary *p)
+{
+	char vdev[XREPL_VDEV_MAX + 1];
+	const struct xrepl_epoch_hooks *h;
+	struct xrepl_frame f;
+	const char *why;
+	uint64_t id;
+	size_t pos = 0, i;
+	int r;
+
+	r = xrepl_wire_recv(p->w, &f, (int)p->o->timeout_ms);
+	if (r < 0) {
+		err(p->ctx, "the backup did not answer the config: %s",
+		    xrepl_wire_strerror(p->w));
+		return r;
+	}
+	if (f.type == XREPL_FRAME_BYE) {
+		err(p->ctx, "the backup refused the guest: %.*s", (int)f.len,
+		    (const char *)f.payload);
+		return -EPROTO;
+	}
+	while ((r = xrepl_disk_state_next(&f, &pos, vdev, &id, &why)) == 1)
+		for (i = 0; i < p->o->n_hooks; i++) {
+			h = &p->o->hooks[i];
+			if (h->backup_disk &&
+			    h->backup_disk(h->data, vdev, id) < 0)
+				return -EIO;
+		}
+	if (r < 0)
+		err(p->ctx, "protocol error: the backup sent %s (%s)",
+		    xrepl_frame_type_name(f.type), why);
+	return r;
+}
+
 static int connect_backup(struct primary *p)
 {
 	char *json;
@@ -570,6 +605,8 @@ static int connect_backup(struct primary *p)
 	if (r < 0)
 		goto out;
 	r = xrepl_wire_send(p->w, XREPL_FRAME_CONFIG, json, strlen(json));
+	if (!r)
+		r = backup_disks(p);
 out:
 	free(json);
 	return r;

@@ -65,7 +65,11 @@ static const char *const type_names[] = {
 	[XREPL_FRAME_HEARTBEAT] = "HEARTBEAT",
 	[XREPL_FRAME_BYE] = "BYE",
 	[XREPL_FRAME_DISK] = "DISK",
+	[XREPL_FRAME_DISK_STATE] = "DISK_STATE",
 };
+
+/* the longest of them all (DISK), which the receive buffer must hold */
+#define PAYLOAD_MAX (1 + XREPL_VDEV_MAX + XREPL_WIRE_STREAM_MAX)
 
 /* The longest payload each frame type may carry; 0: not a frame type. */
 static const uint32_t type_max[] = {
@@ -79,14 +83,16 @@ static const uint32_t type_max[] = {
 	[XREPL_FRAME_ACK] = 8,
 	[XREPL_FRAME_HEARTBEAT] = 8,
 	[XREPL_FRAME_BYE] = 256,
-	[XREPL_FRAME_DISK] = 1 + XREPL_VDEV_MAX + XREPL_WIRE_STREAM_MAX,
+	[XREPL_FRAME_DISK] = PAYLOAD_MAX,
+	[XREPL_FRAME_DISK_STATE] = 16384,
 };
 
 /* Frames whose payload has exactly its maximum length. */
 static int fixed_length(uint8_t type)
 {
 	return type != XREPL_FRAME_CONFIG && type != XREPL_FRAME_STREAM &&
-	       type != XREPL_FRAME_BYE && type != XREPL_FRAME_DISK;
+	       type != XREPL_FRAME_BYE && type != XREPL_FRAME_DISK &&
+	       type != XREPL_FRAME_DISK_STATE;
 }
 
 XREPL_EXPORT const char *xrepl_frame_type_name(unsigned int type)
@@ -191,7 +197,7 @@ XREPL_EXPORT struct xrepl_wire *xrepl_wire_new(struct xrepl_ctx *ctx, int in,
 
 	if (!w)
 		return NULL;
-	w->payload = malloc(XREPL_WIRE_STREAM_MAX);
+	w->payload = malloc(PAYLOAD_MAX);
 	if (!w->payload) {
 		free(w);
 		return NULL;
@@ -302,29 +308,66 @@ XREPL_EXPORT int xrepl_wire_send_disk(struct xrepl_wire *w, const char *vdev,
 	return r;
 }
 
+/* u8 n, then n bytes of a device name without NULs, at P (LEN left) */
+static int vdev_at(const uint8_t *p, size_t len, char vdev[XREPL_VDEV_MAX + 1],
+		   size_t *used, const char **why)
+{
+	size_t vlen = len ? p[0] : 0;
+
+	if (!vlen || vlen > XREPL_VDEV_MAX || 1 + vlen > len) {
+		*why = "bad device name length";
+		return -EPROTO;
+	}
+	if (memchr(p + 1, '\0', vlen)) {
+		*why = "a NUL in a device name";
+		return -EPROTO;
+	}
+	memcpy(vdev, p + 1, vlen);
+	vdev[vlen] = '\0';
+	*used = 1 + vlen;
+	return 0;
+}
+
+XREPL_EXPORT int xrepl_disk_state_next(const struct xrepl_frame *f, size_t *pos,
+				       char vdev[XREPL_VDEV_MAX + 1],
+				       uint64_t *resync_id, const char **why)
+{
+	size_t used;
+	uint64_t id;
+
+	if (f->type != XREPL_FRAME_DISK_STATE) {
+		*why = "not a DISK_STATE frame";
+		return -EPROTO;
+	}
+	if (*pos >= f->len)
+		return 0;
+	if (vdev_at(f->payload + *pos, f->len - *pos, vdev, &used, why) < 0)
+		return -EPROTO;
+	if (f->len - *pos - used < 8) {
+		*why = "DISK_STATE entry without its id";
+		return -EPROTO;
+	}
+	memcpy(&id, f->payload + *pos + used, 8);
+	*resync_id = le64toh(id);
+	*pos += used + 8;
+	return 1;
+}
+
 XREPL_EXPORT int xrepl_disk_frame_parse(const struct xrepl_frame *f,
 					char vdev[XREPL_VDEV_MAX + 1],
 					const uint8_t **data, size_t *len,
 					const char **why)
 {
-	size_t vlen = f->len ? f->payload[0] : 0;
+	size_t used;
 
 	if (f->type != XREPL_FRAME_DISK) {
 		*why = "not a DISK frame";
 		return -EPROTO;
 	}
-	if (!vlen || vlen > XREPL_VDEV_MAX || 1 + vlen > f->len) {
-		*why = "DISK frame with a bad device name length";
+	if (vdev_at(f->payload, f->len, vdev, &used, why) < 0)
 		return -EPROTO;
-	}
-	if (memchr(f->payload + 1, '\0', vlen)) {
-		*why = "DISK frame with a NUL in its device name";
-		return -EPROTO;
-	}
-	memcpy(vdev, f->payload + 1, vlen);
-	vdev[vlen] = '\0';
-	*data = f->payload + 1 + vlen;
-	*len = f->len - 1 - vlen;
+	*data = f->payload + used;
+	*len = f->len - used;
 	return 0;
 }
 

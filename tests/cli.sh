@@ -76,6 +76,16 @@ XREPL_RUN_DIR=$(mktemp -d) "$xrepl" failover nosuch >"$out" 2>&1
 check "failover of an unknown domain exits 1" test $? = 1
 check "failover says no receiver runs" grep -q 'no xrepl backup process for domain nosuch' "$out"
 
+# status reads each array of a status file as far as it goes
+rd=$(mktemp -d)
+echo '{"domain": "g", "role": "primary", "state": "protecting", "epochs": 5, "netbuf": [{"vif": "vif3.0", "held_packets": 1, "held_bytes": 2, "released_packets": 3, "released_bytes": 4, "dropped_packets": 0}], "disks": [{"vdev": "xvda", "sent_bytes": 4096}]}' >"$rd/g.primary.json"
+echo '{"domain": "h", "role": "backup", "state": "receiving", "epochs": 5, "disks": [{"vdev": "xvdb", "replica": "/r.img", "committed": 5, "held_bytes": 0, "spilled_bytes": 0, "applied_writes": 7}]}' >"$rd/h.backup.json"
+XREPL_RUN_DIR=$rd "$xrepl" status >"$out" 2>&1
+check "status shows a primary's replicated disk" grep -q 'disk xvda: 4096 bytes of changes sent' "$out"
+check "status shows a backup's replica" grep -q 'disk xvdb: replica /r.img at epoch 5, 0 bytes held, 0 spilled, 7 writes applied' "$out"
+check "status lists only vifs under netbuf" test "$(grep -c ': held' "$out")" = 1
+rm -rf "$rd"
+
 check "man page renders without warnings" \
 	sh -c "! MANWIDTH=80 man --warnings -l '$srcdir/tools/man/xrepl.8' 2>&1 >/dev/null | grep ."
 tap_done

@@ -140,17 +140,36 @@ int unprotect_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 	return 0;
 }
 
+/* The objects of the status line's array KEY, one at a time: *P is
+ * NULL to start, NULL again after the last. */
+static const char *next_object(const char *line, const char *key,
+			       const char **p)
+{
+	char pat[64];
+	const char *start, *end;
+
+	snprintf(pat, sizeof(pat), "\"%s\": [", key);
+	start = strstr(line, pat);
+	end = start ? strchr(start, ']') : NULL;
+	if (!end)
+		return *p = NULL;
+	*p = strchr(*p ? *p + 1 : start, '{');
+	if (*p && *p > end)
+		*p = NULL;
+	return *p;
+}
+
 /* netbuf's counters, one line per vif */
 static void show_netbuf(const char *line)
 {
 	char vif[64], hp[32], hb[32], rp[32], rb[32], dp[32];
-	const char *p = strstr(line, "\"netbuf\": [");
+	const char *p = NULL;
 
-	if (!p) {
+	if (!strstr(line, "\"netbuf\": [")) {
 		printf("  network output not buffered (-n)\n");
 		return;
 	}
-	while ((p = strchr(p + 1, '{')))
+	while (next_object(line, "netbuf", &p))
 		printf("  %s: held %s packets (%s bytes), released %s packets (%s bytes), dropped %s\n",
 		       field(p, "vif", vif, sizeof(vif)),
 		       field(p, "held_packets", hp, sizeof(hp)),
@@ -158,6 +177,33 @@ static void show_netbuf(const char *line)
 		       field(p, "released_packets", rp, sizeof(rp)),
 		       field(p, "released_bytes", rb, sizeof(rb)),
 		       field(p, "dropped_packets", dp, sizeof(dp)));
+}
+
+/* blkrepl's, one line per disk: sent (primary) or held (backup) */
+static void show_disks(const char *line, int primary)
+{
+	char vdev[64], a[4096], b[32], c[32], d[32], e[32];
+	const char *p = NULL;
+
+	if (!strstr(line, "\"disks\": [")) {
+		if (primary)
+			printf("  disks not replicated (-d)\n");
+		return;
+	}
+	while (next_object(line, "disks", &p)) {
+		field(p, "vdev", vdev, sizeof(vdev));
+		if (primary) {
+			printf("  disk %s: %s bytes of changes sent\n", vdev,
+			       field(p, "sent_bytes", a, sizeof(a)));
+			continue;
+		}
+		printf("  disk %s: replica %s at epoch %s, %s bytes held, %s spilled, %s writes applied\n",
+		       vdev, field(p, "replica", a, sizeof(a)),
+		       field(p, "committed", b, sizeof(b)),
+		       field(p, "held_bytes", c, sizeof(c)),
+		       field(p, "spilled_bytes", d, sizeof(d)),
+		       field(p, "applied_writes", e, sizeof(e)));
+	}
 }
 
 static void show(const char *path, int json)
@@ -178,6 +224,7 @@ static void show(const char *path, int json)
 		printf("  bytes raw %s, wire %s\n",
 		       field(line, "bytes_raw", a, sizeof(a)),
 		       field(line, "bytes_wire", e, sizeof(e)));
+		show_disks(line, 0);
 		return;
 	}
 	if (strcmp(field(line, "why", a, sizeof(a)), "-") && a[0])
@@ -201,6 +248,7 @@ static void show(const char *path, int json)
 	       field(line, "bytes_wire", c, sizeof(c)),
 	       field(line, "compress", d, sizeof(d)));
 	show_netbuf(line);
+	show_disks(line, 1);
 }
 
 int status_main(struct xrepl_ctx *ctx, int argc, char *argv[])

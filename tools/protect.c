@@ -300,7 +300,8 @@ int protect_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 			return 1;
 	}
 	if (!no_disk) {
-		pd = protect_disks_new(ctx, o.timeout_ms, &hooks[o.n_hooks++]);
+		pd = protect_disks_new(ctx, o.timeout_ms, o.blackhole,
+				       &hooks[o.n_hooks++]);
 		if (!pd) {
 			protect_netbuf_free(pn);
 			return 1;

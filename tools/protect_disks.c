@@ -14,13 +14,15 @@
 
 struct disk {
 	char vdev[XREPL_VDEV_MAX + 1];
-	struct blkrepl_replicator *rep;
+	char control[256];
+	struct blkrepl_replicator *rep; /* once the backup has a replica */
 };
 
 struct protect_disks {
 	struct xrepl_ctx *xctx;
 	struct blkrepl_ctx *ctx;
 	unsigned int timeout_ms;
+	int blackhole;
 	struct disk *d;
 	size_t n;
 };
@@ -59,7 +61,7 @@ static int read_vdev(const char *path, char vdev[XREPL_VDEV_MAX + 1])
 static int add_disk(struct protect_disks *pd, const char *sysfs_vbd)
 {
 	struct disk *d = &pd->d[pd->n];
-	char path[256], msg[128];
+	char path[256];
 	int r;
 
 	disk_file(path, sizeof(path), sysfs_vbd, "vdev");
@@ -75,14 +77,44 @@ static int add_disk(struct protect_disks *pd, const char *sysfs_vbd)
 			strerror(-r));
 		return r;
 	}
-	disk_file(path, sizeof(path), sysfs_vbd, "ctl");
-	r = blkrepl_replicator_new(pd->ctx, path, &d->rep);
-	if (r < 0)
-		return r;
-	snprintf(msg, sizeof(msg), "replicating disk %s", d->vdev);
-	log_library(pd->xctx, LOG_INFO, msg);
+	disk_file(d->control, sizeof(d->control), sysfs_vbd, "ctl");
 	pd->n++;
 	return 0;
+}
+
+/* From here on the disk-server streams the disk's changes. */
+static int start_replicator(struct protect_disks *pd, struct disk *d,
+			    uint64_t resync_id)
+{
+	char msg[128];
+	int r;
+
+	if (d->rep) {
+		fprintf(stderr, "%s: the backup named disk %s twice\n",
+			prog_name, d->vdev);
+		return -EPROTO;
+	}
+	r = blkrepl_replicator_new(pd->ctx, d->control, resync_id, &d->rep);
+	if (r < 0)
+		return r;
+	snprintf(msg, sizeof(msg), "replicating disk %s (%s)", d->vdev,
+		 resync_id ? "resync from the backup's replica" : "full sync");
+	log_library(pd->xctx, LOG_INFO, msg);
+	return 0;
+}
+
+static int backup_disk(void *data, const char *vdev, uint64_t resync_id)
+{
+	struct protect_disks *pd = data;
+	size_t i;
+
+	for (i = 0; i < pd->n; i++)
+		if (!strcmp(pd->d[i].vdev, vdev))
+			return start_replicator(pd, &pd->d[i], resync_id);
+	fprintf(stderr,
+		"%s: the backup replicates disk %s, which the domain does not have\n",
+		prog_name, vdev);
+	return -ENOENT;
 }
 
 static int start(void *data, uint32_t domid)
@@ -106,6 +138,9 @@ static int start(void *data, uint32_t domid)
 	for (i = 0; !r && i < g.gl_pathc; i++)
 		r = add_disk(pd, g.gl_pathv[i]);
 	globfree(&g);
+	/* no backup to ask: its data goes nowhere anyway */
+	for (i = 0; !r && pd->blackhole && i < pd->n; i++)
+		r = start_replicator(pd, &pd->d[i], 0);
 	if (r < 0)
 		remove_all(pd);
 	return r;
@@ -116,8 +151,27 @@ static int suspended(void *data, uint64_t epoch)
 	struct protect_disks *pd = data;
 	size_t i;
 
-	for (i = 0; i < pd->n; i++)
+	for (i = 0; i < pd->n; i++) {
+		if (!pd->d[i].rep) {
+			fprintf(stderr,
+				"%s: the backup has no replica for disk %s: is it on script=block-xrepl in the config the backup got?\n",
+				prog_name, pd->d[i].vdev);
+			return -ENOENT;
+		}
 		if (blkrepl_replicator_mark(pd->d[i].rep, epoch) < 0)
+			return -EIO;
+	}
+	return 0;
+}
+
+/* The backup holds EPOCH: its servers may forget those changes. */
+static int commit(void *data, uint64_t epoch)
+{
+	struct protect_disks *pd = data;
+	size_t i;
+
+	for (i = 0; i < pd->n; i++)
+		if (blkrepl_replicator_committed(pd->d[i].rep, epoch) < 0)
 			return -EIO;
 	return 0;
 }
@@ -154,13 +208,15 @@ static void report(void *data, FILE *f)
 	for (i = 0; i < pd->n; i++)
 		fprintf(f, "%s{\"vdev\": \"%s\", \"sent_bytes\": %llu}",
 			i ? ", " : "", pd->d[i].vdev,
-			(unsigned long long)blkrepl_replicator_bytes(
-				pd->d[i].rep));
+			pd->d[i].rep ?
+				(unsigned long long)blkrepl_replicator_bytes(
+					pd->d[i].rep) :
+				0ull);
 	fputc(']', f);
 }
 
 struct protect_disks *protect_disks_new(struct xrepl_ctx *ctx,
-					unsigned int timeout_ms,
+					unsigned int timeout_ms, int blackhole,
 					struct xrepl_epoch_hooks *hooks)
 {
 	struct protect_disks *pd = calloc(1, sizeof(*pd));
@@ -173,10 +229,13 @@ struct protect_disks *protect_disks_new(struct xrepl_ctx *ctx,
 	}
 	pd->xctx = ctx;
 	pd->timeout_ms = timeout_ms;
+	pd->blackhole = blackhole;
 	*hooks = (struct xrepl_epoch_hooks){
 		.start = start,
+		.backup_disk = backup_disk,
 		.suspended = suspended,
 		.send = send_epoch,
+		.commit = commit,
 		.abandon = abandon,
 		.report = report,
 		.data = pd,

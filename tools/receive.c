@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -41,22 +42,32 @@ static void usage(FILE *f)
 		"                        (repeatable; a backup on the primary's host)\n"
 		"      --disk-buffer MIB  uncommitted disk writes held in memory per\n"
 		"                        disk before they spill to a file (default 256)\n"
-		"      --spill-dir DIR   where they spill (default /var/tmp)\n\n"
+		"      --spill-dir DIR   where they spill (default /var/tmp)\n"
+		"      --state-dir DIR   what each replica was last committed under, for\n"
+		"                        a resync next time (default /var/lib/xrepl)\n\n"
 		"A disk on script=block-xrepl is replicated into the file or device its\n"
 		"target names (or --disk-map's TO); a missing file is created. It holds\n"
-		"exactly the primary's disk at the last complete checkpoint.\n",
+		"exactly the primary's disk at the last complete checkpoint. When\n"
+		"protection stops without a failover, the next one sends only what\n"
+		"changed since (a resync), not the whole disk.\n",
 		prog_name);
 }
 
 /* One primary: 0 after a failover or an unprotect, 1 otherwise. */
 static int receive_one(struct xrepl_ctx *ctx, struct xrepl_receive_opts *o,
-		       const char *spill_dir, uint64_t disk_buffer)
+		       const char *state_dir, const char *spill_dir,
+		       uint64_t disk_buffer)
 {
 	struct xrepl_receive_hooks hooks;
 	struct receive_disks *rd;
 	int r;
 
-	rd = receive_disks_new(ctx, spill_dir, disk_buffer, &hooks);
+	if (mkdir(state_dir, 0700) < 0 && errno != EEXIST) {
+		fprintf(stderr, "%s: cannot make %s: %m\n", prog_name,
+			state_dir);
+		return 1;
+	}
+	rd = receive_disks_new(ctx, state_dir, spill_dir, disk_buffer, &hooks);
 	if (!rd)
 		return 1;
 	o->hooks = &hooks;
@@ -75,6 +86,7 @@ int receive_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 		{ "disk-map", required_argument, NULL, 'm' },
 		{ "disk-buffer", required_argument, NULL, 'B' },
 		{ "spill-dir", required_argument, NULL, 'D' },
+		{ "state-dir", required_argument, NULL, 'S' + 256 },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -84,7 +96,8 @@ int receive_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 		.failover = &failover,
 	};
 	const char *key_file = XREPL_DEFAULT_KEY, *listen_spec = NULL;
-	const char *spill_dir = "/var/tmp", **map;
+	const char *spill_dir = "/var/tmp", *state_dir = "/var/lib/xrepl",
+		   **map;
 	unsigned long long disk_buffer = 256;
 	uint8_t key[XREPL_KEY_LEN];
 	int use_stdio = 0, n_map = 0, c, lfd, fd;
@@ -124,6 +137,9 @@ int receive_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 		case 'D':
 			spill_dir = optarg;
 			break;
+		case 'S' + 256:
+			state_dir = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -150,7 +166,8 @@ int receive_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 	if (use_stdio) {
 		o.in = 0;
 		o.out = 1;
-		return receive_one(ctx, &o, spill_dir, disk_buffer << 20);
+		return receive_one(ctx, &o, state_dir, spill_dir,
+				   disk_buffer << 20);
 	}
 	lfd = listen_tcp(listen_spec);
 	if (lfd < 0)
@@ -172,7 +189,7 @@ int receive_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 			close(lfd);
 			o.in = fd;
 			o.out = fd;
-			_exit(receive_one(ctx, &o, spill_dir,
+			_exit(receive_one(ctx, &o, state_dir, spill_dir,
 					  disk_buffer << 20));
 		}
 		close(fd);

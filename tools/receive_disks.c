@@ -20,6 +20,7 @@ struct replica {
 struct receive_disks {
 	struct xrepl_ctx *xctx;
 	struct blkrepl_ctx *ctx;
+	const char *state_dir;
 	const char *spill_dir;
 	uint64_t mem_limit;
 	struct replica *r;
@@ -40,7 +41,8 @@ static void say(struct receive_disks *rd, int priority, const char *fmt, ...)
 	log_library(rd->xctx, priority, msg);
 }
 
-static int disk(void *data, const char *vdev, const char *path)
+static int disk(void *data, const char *vdev, const char *path,
+		uint64_t *resync_id)
 {
 	struct receive_disks *rd = data;
 	struct replica *grown, *r;
@@ -54,13 +56,16 @@ static int disk(void *data, const char *vdev, const char *path)
 	r = &rd->r[rd->n];
 	strcpy(r->vdev, vdev);
 	r->path = strdup(path);
-	if (!r->path || blkrepl_replica_new(rd->ctx, path, rd->spill_dir,
-					    rd->mem_limit, &r->rp) < 0) {
+	if (!r->path ||
+	    blkrepl_replica_new(rd->ctx, path, rd->state_dir, rd->spill_dir,
+				rd->mem_limit, &r->rp) < 0) {
 		free(r->path);
 		return -ENOMEM;
 	}
 	rd->n++;
-	say(rd, LOG_INFO, "disk %s: replica %s", vdev, path);
+	*resync_id = blkrepl_replica_resync_id(r->rp);
+	say(rd, LOG_INFO, "disk %s: replica %s (%s)", vdev, path,
+	    *resync_id ? "resync" : "full sync");
 	return 0;
 }
 
@@ -111,6 +116,8 @@ static void end(void *data, int failover)
 		r = &rd->r[i];
 		if (failover)
 			blkrepl_replica_discard(r->rp);
+		else
+			blkrepl_replica_finish(r->rp);
 		if (blkrepl_replica_stats(r->rp, &st) < 0) {
 			say(rd, LOG_WARNING,
 			    "disk %s: nothing was replicated to %s", r->vdev,
@@ -149,6 +156,7 @@ static void report(void *data, FILE *f)
 }
 
 struct receive_disks *receive_disks_new(struct xrepl_ctx *ctx,
+					const char *state_dir,
 					const char *spill_dir,
 					uint64_t mem_limit,
 					struct xrepl_receive_hooks *hooks)
@@ -162,6 +170,7 @@ struct receive_disks *receive_disks_new(struct xrepl_ctx *ctx,
 		return NULL;
 	}
 	rd->xctx = ctx;
+	rd->state_dir = state_dir;
 	rd->spill_dir = spill_dir;
 	rd->mem_limit = mem_limit;
 	*hooks = (struct xrepl_receive_hooks){

@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	if (!len || !fuzz_image(&ctx, &path))
 		return 0;
 	cut = data[0] < len ? data[0] : len;
-	if (blkrepl_replica_new(ctx, path, "/tmp", 16384, &rp) < 0)
+	if (blkrepl_replica_new(ctx, path, NULL, "/tmp", 16384, &rp) < 0)
 		return 0;
 	if (!blkrepl_replica_feed(rp, data, cut) &&
 	    !blkrepl_replica_feed(rp, data + cut, len - cut))

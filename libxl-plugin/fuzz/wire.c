@@ -2,7 +2,8 @@
 /*
  * libFuzzer: what a backup reads from an unauthenticated peer. The input is
  * the peer's bytes: the backup's side of the handshake runs on them, then
- * the frame parser takes the rest, and a DISK frame's parts are split.
+ * the frame parser takes the rest, and DISK and DISK_STATE frames are
+ * taken apart.
  */
 #include <fcntl.h>
 #include <stddef.h>
@@ -19,7 +20,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static struct xrepl_ctx *ctx;
 	static int null_fd;
 	char vdev[XREPL_VDEV_MAX + 1];
-	size_t pos = 0, used, disk_len;
+	size_t pos = 0, at, used, disk_len;
+	uint64_t id;
 	const uint8_t *disk;
 	struct xrepl_frame f;
 	struct xrepl_wire *w;
@@ -52,6 +54,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (r == 1 && f.type == XREPL_FRAME_DISK)
 			xrepl_disk_frame_parse(&f, vdev, &disk, &disk_len,
 					       &why);
+		for (at = 0;
+		     r == 1 && f.type == XREPL_FRAME_DISK_STATE &&
+		     xrepl_disk_state_next(&f, &at, vdev, &id, &why) == 1;)
+			;
 		pos += used;
 	}
 	xrepl_wire_free(w);

@@ -90,9 +90,9 @@ int main(int argc, char *argv[])
 	signal(SIGTERM, on_term);
 	signal(SIGINT, on_term);
 	if (blkrepl_ctx_new(&ctx, log_stderr, NULL) < 0 ||
-	    blkrepl_replicator_new(ctx, argv[1], &run.rep) < 0 ||
-	    blkrepl_replica_new(ctx, argv[2], "/var/tmp", 256u << 20, &run.rp) <
-		    0 ||
+	    blkrepl_replicator_new(ctx, argv[1], 0, &run.rep) < 0 ||
+	    blkrepl_replica_new(ctx, argv[2], NULL, "/var/tmp", 256u << 20,
+				&run.rp) < 0 ||
 	    one_epoch(&run) < 0)
 		return 1;
 	while (!stop) {

@@ -80,8 +80,7 @@ static void random_op(struct replica *r, uint8_t *disk, uint64_t epoch)
 		return;
 	}
 	memset(disk + off, 0, len);
-	assert_int_equal(blkrepl_journal_zero(r->j, epoch, off, len, kind == 9),
-			 0);
+	assert_int_equal(blkrepl_journal_zero(r->j, epoch, off, len), 0);
 }
 
 /* One primary's life from the current rng state. */
@@ -191,7 +190,7 @@ static void bad_writes_change_nothing(void **state)
 	assert_int_equal(blkrepl_journal_write(r.j, 1, 0, data, 0), -EINVAL);
 	assert_int_equal(blkrepl_journal_commit(r.j, 1), 0);
 	assert_int_equal(blkrepl_journal_write(r.j, 1, 0, data, 512), -EINVAL);
-	assert_int_equal(blkrepl_journal_zero(r.j, 0, 0, 512, 0), -EINVAL);
+	assert_int_equal(blkrepl_journal_zero(r.j, 0, 0, 512), -EINVAL);
 	assert_int_equal(blkrepl_journal_commit(r.j, 2), 0);
 	assert_replica_is(&r, want);
 	replica_close(&r);

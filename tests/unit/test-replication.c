@@ -71,6 +71,7 @@ static void fill_file(const char *path, int random)
 		buf[i] = (uint8_t)next();
 	assert_int_equal(pwrite(fd, buf, SIZE, 0), SIZE);
 	close(fd);
+	free(buf);
 }
 
 static void read_file(const char *path, uint8_t *buf)
@@ -150,9 +151,10 @@ static void one_cut(struct blkrepl_ctx *ctx, struct files *f)
 	assert_int_equal(blkrepl_image_open(ctx, f->primary, 0, &s.img), 0);
 	s.lfd = listen_control(f->control);
 	pthread_create(&ts, NULL, server_main, &s);
-	assert_int_equal(blkrepl_replicator_new(ctx, f->control, &rep), 0);
-	assert_int_equal(
-		blkrepl_replica_new(ctx, f->replica, "/tmp", 1u << 20, &rp), 0);
+	assert_int_equal(blkrepl_replicator_new(ctx, f->control, 0, &rep), 0);
+	assert_int_equal(blkrepl_replica_new(ctx, f->replica, NULL, "/tmp",
+					     1u << 20, &rp),
+			 0);
 
 	for (e = 1; e <= epochs; e++) {
 		n = next() % 12;
@@ -215,6 +217,143 @@ static void random_cuts(void **state)
 	blkrepl_ctx_free(ctx);
 }
 
+/* One protection's worth of epochs over a replica, for resync_sessions. */
+struct session {
+	struct blkrepl_replica *rp;
+	struct blkrepl_replicator *rep;
+	uint64_t committed;
+	size_t first_len; /* what epoch 1 (the sync) took */
+	int cut;
+};
+
+static void run_session(struct files *f, struct server *s, struct session *ss,
+			uint8_t *expect)
+{
+	uint32_t epochs = 1 + next() % 5, e, k, n;
+	size_t budget = next() % 2 ? SIZE_MAX : next() % (SIZE + (1u << 20));
+	const uint8_t *buf;
+	size_t len;
+
+	for (e = 1; e <= epochs; e++) {
+		/* epoch 1 only syncs: its size is the sync's */
+		n = e > 1 ? next() % 8 : 0;
+		for (k = 0; k < n; k++)
+			random_change(s->img);
+		read_file(f->primary, f->snap[e]);
+		assert_int_equal(blkrepl_replicator_mark(ss->rep, e), 0);
+		assert_int_equal(blkrepl_replicator_take(ss->rep, e, 10000,
+							 &buf, &len),
+				 0);
+		if (e == 1)
+			ss->first_len = len;
+		if (ss->cut || !feed_until_cut(ss->rp, buf, len, &budget)) {
+			ss->cut = 1;
+			continue;
+		}
+		assert_int_equal(blkrepl_replica_commit(ss->rp, e), 0);
+		assert_int_equal(blkrepl_replicator_committed(ss->rep, e), 0);
+		ss->committed = e;
+		memcpy(expect, f->snap[e], SIZE);
+	}
+}
+
+/*
+ * Protections come and go over one served image and one replica: each ends
+ * cleanly (the replica's state is kept), with the backup killed, or with a
+ * failover (the promoted guest writes over the replica); the primary's
+ * guest writes on in between. The next protection resyncs when the state
+ * allows and the replica must then equal the primary's image at its last
+ * committed epoch; after a clean end a resync carries only what changed.
+ */
+static void resync_sessions(void **state)
+{
+	char state_dir[] = "/tmp/test-replication-state.XXXXXX";
+	uint8_t *expect = calloc(1, SIZE);
+	struct blkrepl_ctx *ctx;
+	struct session ss;
+	struct server s;
+	struct files f;
+	uint32_t round, k, between = 0, resyncs = 0, how, clean = 0;
+	uint64_t id;
+	pthread_t ts;
+	int fd;
+
+	signal(SIGPIPE, SIG_IGN);
+	rng = 0x5eed;
+	assert_int_equal(blkrepl_ctx_new(&ctx, NULL, NULL), 0);
+	assert_non_null(mkdtemp(state_dir));
+	strcpy(f.primary, "/tmp/test-replication.XXXXXX");
+	fd = mkstemp(f.primary);
+	close(fd);
+	snprintf(f.replica, sizeof(f.replica), "%s.replica", f.primary);
+	snprintf(f.control, sizeof(f.control), "%s.ctl", f.primary);
+	for (k = 1; k <= 5; k++)
+		f.snap[k] = malloc(SIZE);
+	f.got = malloc(SIZE);
+	fill_file(f.primary, 1);
+	unlink(f.replica);
+	assert_int_equal(blkrepl_image_open(ctx, f.primary, 0, &s.img), 0);
+	s.lfd = listen_control(f.control);
+
+	for (round = 0; round < 40; round++) {
+		memset(&ss, 0, sizeof(ss));
+		assert_int_equal(blkrepl_replica_new(ctx, f.replica, state_dir,
+						     "/tmp", 1u << 20, &ss.rp),
+				 0);
+		id = blkrepl_replica_resync_id(ss.rp);
+		pthread_create(&ts, NULL, server_main, &s);
+		assert_int_equal(
+			blkrepl_replicator_new(ctx, f.control, id, &ss.rep), 0);
+		run_session(&f, &s, &ss, expect);
+		if (id) {
+			resyncs++;
+			/* SIZE, ID, the chunks touched in between, MARKED */
+			if (clean)
+				assert_true(ss.first_len <=
+					    between * 2 *
+							    (DIRTY_CHUNK +
+							     BLKREPL_REC_HDR) +
+						    3 * BLKREPL_REC_HDR);
+		}
+		how = ss.cut ? 1 + next() % 2 : next() % 3;
+		if (how == 0)
+			assert_int_equal(blkrepl_replica_finish(ss.rp), 0);
+		else if (how == 2)
+			blkrepl_replica_discard(ss.rp);
+		blkrepl_replica_free(ss.rp);
+		blkrepl_replicator_free(ss.rep);
+		pthread_join(ts, NULL);
+
+		if (access(f.replica, F_OK) == 0)
+			read_file(f.replica, f.got);
+		else
+			memset(f.got, 0, SIZE);
+		assert_memory_equal(f.got, expect, SIZE);
+		if (how == 2 && access(f.replica, F_OK) == 0) {
+			/* the promoted guest writes its own things */
+			fill_file(f.replica, 1);
+			read_file(f.replica, expect);
+		}
+		clean = how == 0;
+		between = next() % 4;
+		for (k = 0; k < between; k++)
+			random_change(s.img);
+	}
+	print_message("%u resyncs in 40 protections\n", resyncs);
+	assert_true(resyncs > 5);
+	close(s.lfd);
+	blkrepl_image_close(s.img);
+	for (k = 1; k <= 5; k++)
+		free(f.snap[k]);
+	free(f.got);
+	free(expect);
+	unlink(f.primary);
+	unlink(f.replica);
+	unlink(f.control);
+	assert_int_equal(system("rm -rf /tmp/test-replication-state.*"), 0);
+	blkrepl_ctx_free(ctx);
+}
+
 /* A zero image goes over as ZERO records, not 3 MiB of zeroes. */
 static void zeroes_sync_as_zero(void **state)
 {
@@ -234,11 +373,11 @@ static void zeroes_sync_as_zero(void **state)
 	assert_int_equal(blkrepl_image_open(ctx, path, 0, &s.img), 0);
 	s.lfd = listen_control(control);
 	pthread_create(&ts, NULL, server_main, &s);
-	assert_int_equal(blkrepl_replicator_new(ctx, control, &rep), 0);
+	assert_int_equal(blkrepl_replicator_new(ctx, control, 0, &rep), 0);
 	assert_int_equal(blkrepl_replicator_mark(rep, 1), 0);
 	assert_int_equal(blkrepl_replicator_take(rep, 1, 10000, &buf, &len), 0);
-	/* SIZE, four chunks, MARKED */
-	assert_int_equal(len, 6 * BLKREPL_REC_HDR);
+	/* SIZE, ID, four chunks, MARKED */
+	assert_int_equal(len, 7 * BLKREPL_REC_HDR);
 	blkrepl_replicator_free(rep);
 	pthread_join(ts, NULL);
 	close(s.lfd);
@@ -269,19 +408,22 @@ static void replica_refuses(void **state)
 	assert_int_equal(blkrepl_ctx_new(&ctx, NULL, NULL), 0);
 
 	/* a change before SIZE */
-	assert_int_equal(blkrepl_replica_new(ctx, path, "/tmp", 4096, &rp), 0);
+	assert_int_equal(
+		blkrepl_replica_new(ctx, path, NULL, "/tmp", 4096, &rp), 0);
 	n = put(buf, BLKREPL_REC_WRITE, 512, 0);
 	assert_int_equal(blkrepl_replica_feed(rp, buf, n), -EPROTO);
 	blkrepl_replica_free(rp);
 
 	/* another size */
-	assert_int_equal(blkrepl_replica_new(ctx, path, "/tmp", 4096, &rp), 0);
+	assert_int_equal(
+		blkrepl_replica_new(ctx, path, NULL, "/tmp", 4096, &rp), 0);
 	n = put(buf, BLKREPL_REC_SIZE, 0, 2048);
 	assert_int_equal(blkrepl_replica_feed(rp, buf, n), -EINVAL);
 	blkrepl_replica_free(rp);
 
 	/* outside the replica, marks going back, a command, commit too early */
-	assert_int_equal(blkrepl_replica_new(ctx, path, "/tmp", 4096, &rp), 0);
+	assert_int_equal(
+		blkrepl_replica_new(ctx, path, NULL, "/tmp", 4096, &rp), 0);
 	n = put(buf, BLKREPL_REC_SIZE, 0, 1024);
 	n += put(buf + n, BLKREPL_REC_WRITE, 512, 512);
 	n += put(buf + n, BLKREPL_REC_MARKED, 0, 2);
@@ -382,6 +524,7 @@ int main(void)
 		cmocka_unit_test(records_are_checked),
 		cmocka_unit_test(one_replicator_and_start_first),
 		cmocka_unit_test(random_cuts),
+		cmocka_unit_test(resync_sessions),
 		cmocka_unit_test(zeroes_sync_as_zero),
 		cmocka_unit_test(replica_refuses),
 	};

@@ -157,13 +157,43 @@ static void disk_frames_carry_the_device(void **state)
 	f.len = 8;
 	assert_int_equal(xrepl_disk_frame_parse(&f, vdev, &data, &len, &why),
 			 -EPROTO);
-	assert_string_equal(why, "DISK frame with a bad device name length");
+	assert_string_equal(why, "bad device name length");
 	bad[0] = 3; /* "\0\0\0" */
 	assert_int_equal(xrepl_disk_frame_parse(&f, vdev, &data, &len, &why),
 			 -EPROTO);
-	assert_string_equal(why, "DISK frame with a NUL in its device name");
+	assert_string_equal(why, "a NUL in a device name");
 	close_side(&p);
 	close_side(&b);
+}
+
+/* The backup's replicas: entries in order, then the end; a cut one is
+ * refused. */
+static void disk_state_entries(void **state)
+{
+	uint8_t p[64] = { 4, 'x', 'v', 'd', 'a', 7, 0, 0, 0, 0, 0, 0, 0,
+			  4, 'x', 'v', 'd', 'b', 0, 0, 0, 0, 0, 0, 0, 0 };
+	struct xrepl_frame f = { XREPL_FRAME_DISK_STATE, 26, p };
+	char vdev[XREPL_VDEV_MAX + 1];
+	const char *why;
+	size_t pos = 0;
+	uint64_t id;
+
+	assert_int_equal(xrepl_disk_state_next(&f, &pos, vdev, &id, &why), 1);
+	assert_string_equal(vdev, "xvda");
+	assert_true(id == 7);
+	assert_int_equal(xrepl_disk_state_next(&f, &pos, vdev, &id, &why), 1);
+	assert_string_equal(vdev, "xvdb");
+	assert_true(id == 0);
+	assert_int_equal(xrepl_disk_state_next(&f, &pos, vdev, &id, &why), 0);
+	f.len = 20;
+	pos = 13;
+	assert_int_equal(xrepl_disk_state_next(&f, &pos, vdev, &id, &why),
+			 -EPROTO);
+	assert_string_equal(why, "DISK_STATE entry without its id");
+	f.type = XREPL_FRAME_DISK;
+	pos = 0;
+	assert_int_equal(xrepl_disk_state_next(&f, &pos, vdev, &id, &why),
+			 -EPROTO);
 }
 
 static void wrong_key_is_refused_both_ways(void **state)
@@ -362,6 +392,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(same_key_authenticates_and_frames_flow),
 		cmocka_unit_test(disk_frames_carry_the_device),
+		cmocka_unit_test(disk_state_entries),
 		cmocka_unit_test(wrong_key_is_refused_both_ways),
 		cmocka_unit_test(forged_auth_is_refused),
 		cmocka_unit_test(garbage_is_refused_with_a_reason),
