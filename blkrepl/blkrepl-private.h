@@ -58,6 +58,9 @@ void dirty_committed(struct dirty *d, uint64_t epoch);
 uint64_t *dirty_resync(struct dirty *d);
 size_t dirty_words(const struct dirty *d);
 
+/* buffer.c: *BUF grown (doubling from MIN) to hold NEED bytes, or -ENOMEM */
+int buffer_reserve(uint8_t **buf, size_t *cap, size_t need, size_t min);
+
 /* fd_io.c: whole buffers or an error; 0 bytes read at once is -ECONNRESET */
 int read_full(int fd, void *buf, size_t len);
 int write_full(int fd, const void *buf, size_t len);

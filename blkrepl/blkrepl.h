@@ -155,10 +155,11 @@ void blkrepl_journal_stats(const struct blkrepl_journal *j,
  *
  * A state file in STATE_DIR (NULL: none) remembers, while nothing touches
  * the replica, the id of the replication it was last committed under:
- * resync_id() is that id (0 if there is none), for the primary's START;
- * the file goes before the first commit changes the replica, and finish()
- * (the primary stopped or was lost, no failover) flushes the replica and
- * writes it again.
+ * resync_id() is that id (0 if there is none), for the primary's START.
+ * The file goes as soon as the first change arrives (a backup that dies
+ * from then on leaves none, and the next protection syncs in full);
+ * finish() (reception ended without a failover, every commit applied)
+ * flushes the replica and writes it again.
  */
 struct blkrepl_replica;
 int blkrepl_replica_new(struct blkrepl_ctx *ctx, const char *path,

@@ -38,7 +38,8 @@ struct blkrepl_journal {
 	/* write data in arrival order, reused once it is all applied: no
 	 * allocation and no fresh pages per write */
 	uint8_t *arena;
-	uint64_t arena_len, arena_cap, mem_limit;
+	size_t arena_len, arena_cap;
+	uint64_t mem_limit;
 	int spill_fd;
 	uint64_t spill_end;
 	struct blkrepl_journal_stats st;
@@ -95,21 +96,9 @@ void blkrepl_journal_free(struct blkrepl_journal *j)
 
 static int arena_fits(struct blkrepl_journal *j, uint32_t length)
 {
-	uint64_t cap = j->arena_cap ? j->arena_cap : 1u << 20;
-	uint8_t *grown;
-
-	if (j->arena_len + length > j->mem_limit)
-		return 0;
-	while (cap < j->arena_len + length)
-		cap *= 2;
-	if (cap == j->arena_cap)
-		return 1;
-	grown = realloc(j->arena, cap);
-	if (!grown)
-		return 0;
-	j->arena = grown;
-	j->arena_cap = cap;
-	return 1;
+	return j->arena_len + length <= j->mem_limit &&
+	       !buffer_reserve(&j->arena, &j->arena_cap, j->arena_len + length,
+			       1u << 20);
 }
 
 static int keep_data(struct blkrepl_journal *j, struct entry *e,

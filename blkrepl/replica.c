@@ -22,7 +22,8 @@ struct blkrepl_replica {
 	char *state; /* the state file, or NULL */
 	uint64_t resync_id; /* what the state file says, or 0 */
 	uint64_t id; /* the replication's, from its ID record */
-	int changed; /* a commit has touched the replica */
+	int changed; /* changes came: the state file is gone */
+	int broken; /* a bad stream or a failed commit: no state file again */
 	char *spill_dir;
 	uint64_t mem_limit;
 	struct blkrepl_image *img;
@@ -154,6 +155,19 @@ static int open_replica(struct blkrepl_replica *rp, uint64_t size)
 				   &rp->j);
 }
 
+/* The replica is about to change: what the state file said stops being
+ * true. */
+static int forget_state(struct blkrepl_replica *rp)
+{
+	if (!rp->state || (unlink(rp->state) < 0 && errno != ENOENT)) {
+		if (rp->state)
+			br_err(rp->ctx, "cannot remove %s: %s", rp->state,
+			       strerror(errno));
+		return rp->state ? -EIO : 0;
+	}
+	return 0;
+}
+
 static int stream_error(struct blkrepl_replica *rp, const char *why)
 {
 	br_err(rp->ctx, "replication stream for %s: %s", rp->path, why);
@@ -183,6 +197,9 @@ static int take_record(struct blkrepl_replica *rp,
 	case BLKREPL_REC_TRIM:
 		if (!rp->j)
 			return stream_error(rp, "a change before SIZE");
+		if (!rp->changed && forget_state(rp) < 0)
+			return -EIO;
+		rp->changed = 1;
 		return blkrepl_journal_record(rp->j, rp->marked + 1, rec) < 0 ?
 			       -EPROTO :
 			       0;
@@ -212,25 +229,14 @@ static int take_records(struct blkrepl_replica *rp, const uint8_t *p, size_t n,
 
 static int keep_rest(struct blkrepl_replica *rp, const uint8_t *p, size_t n)
 {
-	size_t cap = rp->cap ? rp->cap : 65536;
-	uint8_t *grown;
-
-	while (cap < rp->len + n)
-		cap *= 2;
-	if (cap != rp->cap) {
-		grown = realloc(rp->buf, cap);
-		if (!grown)
-			return -ENOMEM;
-		rp->buf = grown;
-		rp->cap = cap;
-	}
+	if (buffer_reserve(&rp->buf, &rp->cap, rp->len + n, 65536))
+		return -ENOMEM;
 	memcpy(rp->buf + rp->len, p, n);
 	rp->len += n;
 	return 0;
 }
 
-int blkrepl_replica_feed(struct blkrepl_replica *rp, const void *buf,
-			 size_t len)
+static int feed(struct blkrepl_replica *rp, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
 	size_t used;
@@ -254,17 +260,13 @@ int blkrepl_replica_feed(struct blkrepl_replica *rp, const void *buf,
 	return keep_rest(rp, p + used, len - used);
 }
 
-/* The replica is about to change: what the state file said stops being
- * true. */
-static int forget_state(struct blkrepl_replica *rp)
+int blkrepl_replica_feed(struct blkrepl_replica *rp, const void *buf,
+			 size_t len)
 {
-	if (!rp->state || (unlink(rp->state) < 0 && errno != ENOENT)) {
-		if (rp->state)
-			br_err(rp->ctx, "cannot remove %s: %s", rp->state,
-			       strerror(errno));
-		return rp->state ? -EIO : 0;
-	}
-	return 0;
+	int r = feed(rp, buf, len);
+
+	rp->broken |= r < 0;
+	return r;
 }
 
 int blkrepl_replica_commit(struct blkrepl_replica *rp, uint64_t epoch)
@@ -278,13 +280,9 @@ int blkrepl_replica_commit(struct blkrepl_replica *rp, uint64_t epoch)
 		       (unsigned long long)rp->marked);
 		return -EPROTO;
 	}
-	if (!rp->changed) {
-		r = forget_state(rp);
-		if (r < 0)
-			return r;
-		rp->changed = 1;
-	}
-	return blkrepl_journal_commit(rp->j, epoch);
+	r = blkrepl_journal_commit(rp->j, epoch);
+	rp->broken |= r < 0;
+	return r;
 }
 
 void blkrepl_replica_discard(struct blkrepl_replica *rp)
@@ -324,9 +322,12 @@ int blkrepl_replica_finish(struct blkrepl_replica *rp)
 	struct blkrepl_journal_stats st;
 	int r;
 
-	if (!rp->changed || !rp->state || !rp->id)
+	if (!rp->changed || rp->broken || !rp->state || !rp->id)
 		return 0;
 	blkrepl_journal_stats(rp->j, &st);
+	/* nothing committed: the replica is what it was, its state gone */
+	if (!st.committed)
+		return 0;
 	r = image_flush(rp->img);
 	if (r < 0) {
 		br_err(rp->ctx, "cannot flush %s: %s", rp->path, strerror(-r));

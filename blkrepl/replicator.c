@@ -38,24 +38,6 @@ struct blkrepl_replicator {
 	int err;
 };
 
-/* Room for READ_CHUNK more bytes at the end of the buffer. */
-static int make_room(struct blkrepl_replicator *rep)
-{
-	size_t cap = rep->cap ? rep->cap : READ_CHUNK;
-	uint8_t *grown;
-
-	while (cap < rep->len + READ_CHUNK)
-		cap *= 2;
-	if (cap == rep->cap)
-		return 0;
-	grown = realloc(rep->buf, cap);
-	if (!grown)
-		return -ENOMEM;
-	rep->buf = grown;
-	rep->cap = cap;
-	return 0;
-}
-
 /* Finds the MARKEDs in what has arrived. */
 static int scan(struct blkrepl_replicator *rep)
 {
@@ -97,7 +79,8 @@ static void *reader_main(void *arg)
 			continue;
 		}
 		pthread_mutex_lock(&rep->lock);
-		r = make_room(rep);
+		r = buffer_reserve(&rep->buf, &rep->cap, rep->len + READ_CHUNK,
+				   READ_CHUNK);
 		n = r ? 0 :
 			recv(rep->fd, rep->buf + rep->len, READ_CHUNK,
 			     MSG_DONTWAIT);
@@ -217,15 +200,9 @@ static int hand_over(struct blkrepl_replicator *rep, const uint8_t **buf,
 	size_t rest = rep->len - rep->cut, cap;
 	uint8_t *p;
 
-	if (rep->spare_cap < rest + READ_CHUNK) {
-		cap = rest + READ_CHUNK > rep->cap ? rest + READ_CHUNK :
-						     rep->cap;
-		p = realloc(rep->spare, cap);
-		if (!p)
-			return -ENOMEM;
-		rep->spare = p;
-		rep->spare_cap = cap;
-	}
+	if (buffer_reserve(&rep->spare, &rep->spare_cap, rest + READ_CHUNK,
+			   READ_CHUNK))
+		return -ENOMEM;
 	memcpy(rep->spare, rep->buf + rep->cut, rest);
 	*buf = rep->buf;
 	*len = rep->cut;

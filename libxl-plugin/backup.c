@@ -149,12 +149,11 @@ static int keep(void *data, const void *buf, size_t len)
 }
 
 /*
- * Checkpoint N is wholly in memory: commit its disk writes, acknowledge it,
- * then hand it over. Commit before the ACK: the primary tells its disk
- * servers what the backup acknowledged, and they forget those changes for
- * a later resync. A primary that cannot hear the ACK any more still sent
- * the whole checkpoint, and its output of epoch N was never released: the
- * backup may resume from it (-EPIPE).
+ * Checkpoint N is wholly in memory: acknowledge it, commit its disk writes
+ * (while the primary runs epoch N+1), then hand it over. A primary that
+ * cannot hear the ACK any more still sent the whole checkpoint, and its
+ * output of epoch N was never released: the backup may resume from it
+ * (-EPIPE).
  */
 static int epoch_end(struct backup *b, const struct xrepl_frame *f)
 {
@@ -173,12 +172,12 @@ static int epoch_end(struct backup *b, const struct xrepl_frame *f)
 		    (unsigned long long)b->acked);
 		return -EPROTO;
 	}
+	acked = !xrepl_wire_send_u64(b->w, XREPL_FRAME_ACK, n);
 	if (h && h->commit && h->commit(h->data, n) < 0) {
 		xrepl_wire_send(b->w, XREPL_FRAME_BYE, "disk commit failed",
 				18);
 		return -EIO;
 	}
-	acked = !xrepl_wire_send_u64(b->w, XREPL_FRAME_ACK, n);
 	b->acked = n;
 	if (b->pending) {
 		chunk_queue_push(&b->q, b->pending);

@@ -224,6 +224,7 @@ struct session {
 	uint64_t committed;
 	size_t first_len; /* what epoch 1 (the sync) took */
 	int cut;
+	int died; /* after an ACK, before applying it */
 };
 
 static void run_session(struct files *f, struct server *s, struct session *ss,
@@ -250,6 +251,13 @@ static void run_session(struct files *f, struct server *s, struct session *ss,
 			ss->cut = 1;
 			continue;
 		}
+		if (next() % 12 == 0) {
+			/* acknowledged, then the backup died before it applied */
+			assert_int_equal(
+				blkrepl_replicator_committed(ss->rep, e), 0);
+			ss->cut = ss->died = 1;
+			continue;
+		}
 		assert_int_equal(blkrepl_replica_commit(ss->rp, e), 0);
 		assert_int_equal(blkrepl_replicator_committed(ss->rep, e), 0);
 		ss->committed = e;
@@ -259,8 +267,9 @@ static void run_session(struct files *f, struct server *s, struct session *ss,
 
 /*
  * Protections come and go over one served image and one replica: each ends
- * cleanly (the replica's state is kept), with the backup killed, or with a
- * failover (the promoted guest writes over the replica); the primary's
+ * cleanly (the replica's state is kept), with the backup killed (maybe
+ * between an ACK and applying it), or with a failover (the promoted guest
+ * writes over the replica); the primary's
  * guest writes on in between. The next protection resyncs when the state
  * allows and the replica must then equal the primary's image at its last
  * committed epoch; after a clean end a resync carries only what changed.
@@ -295,7 +304,7 @@ static void resync_sessions(void **state)
 	assert_int_equal(blkrepl_image_open(ctx, f.primary, 0, &s.img), 0);
 	s.lfd = listen_control(f.control);
 
-	for (round = 0; round < 40; round++) {
+	for (round = 0; round < 60; round++) {
 		memset(&ss, 0, sizeof(ss));
 		assert_int_equal(blkrepl_replica_new(ctx, f.replica, state_dir,
 						     "/tmp", 1u << 20, &ss.rp),
@@ -315,7 +324,7 @@ static void resync_sessions(void **state)
 							     BLKREPL_REC_HDR) +
 						    3 * BLKREPL_REC_HDR);
 		}
-		how = ss.cut ? 1 + next() % 2 : next() % 3;
+		how = ss.died ? 1 : ss.cut ? 1 + next() % 2 : next() % 3;
 		if (how == 0)
 			assert_int_equal(blkrepl_replica_finish(ss.rp), 0);
 		else if (how == 2)
@@ -339,7 +348,7 @@ static void resync_sessions(void **state)
 		for (k = 0; k < between; k++)
 			random_change(s.img);
 	}
-	print_message("%u resyncs in 40 protections\n", resyncs);
+	print_message("%u resyncs in 60 protections\n", resyncs);
 	assert_true(resyncs > 5);
 	close(s.lfd);
 	blkrepl_image_close(s.img);
