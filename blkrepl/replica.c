@@ -155,17 +155,35 @@ static int open_replica(struct blkrepl_replica *rp, uint64_t size)
 				   &rp->j);
 }
 
-/* The replica is about to change: what the state file said stops being
- * true. */
+/*
+ * The replica is about to change: what the state file said stops being
+ * true, and must stay untrue after a crash of this host (the directory is
+ * synced), or a resync would build on a half-written replica.
+ */
 static int forget_state(struct blkrepl_replica *rp)
 {
-	if (!rp->state || (unlink(rp->state) < 0 && errno != ENOENT)) {
-		if (rp->state)
-			br_err(rp->ctx, "cannot remove %s: %s", rp->state,
-			       strerror(errno));
-		return rp->state ? -EIO : 0;
+	char *slash;
+	int dir, r;
+
+	if (!rp->state)
+		return 0;
+	if (unlink(rp->state) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		br_err(rp->ctx, "cannot remove %s: %s", rp->state,
+		       strerror(errno));
+		return -EIO;
 	}
-	return 0;
+	slash = strrchr(rp->state, '/');
+	*slash = '\0';
+	dir = open(rp->state, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	r = dir < 0 || fsync(dir) < 0 ? -errno : 0;
+	if (r < 0)
+		br_err(rp->ctx, "cannot sync %s: %s", rp->state, strerror(-r));
+	*slash = '/';
+	if (dir >= 0)
+		close(dir);
+	return r;
 }
 
 static int stream_error(struct blkrepl_replica *rp, const char *why)

@@ -198,10 +198,7 @@ static int send_stream(void *data, const void *buf, size_t len)
 	return 0;
 }
 
-/*
- * EPOCH_END for every checkpoint the encoder has finished; with -b nobody
- * is there, and a checkpoint is acknowledged as soon as it is encoded.
- */
+/* What else epoch N needs (its disk writes), before its EPOCH_END. */
 static int send_hooks(struct primary *p, uint64_t epoch)
 {
 	const struct xrepl_epoch_hooks *h;
@@ -218,6 +215,10 @@ static int send_hooks(struct primary *p, uint64_t epoch)
 	return 0;
 }
 
+/*
+ * EPOCH_END for every checkpoint the encoder has finished; with -b nobody
+ * is there, and a checkpoint is acknowledged as soon as it is encoded.
+ */
 static int mark_epochs(struct primary *p)
 {
 	uint64_t done = xrepl_stream_checkpoints(xrepl_encoder_stream(p->enc));
