@@ -56,7 +56,6 @@ void dirty_set(struct dirty *d, uint64_t off, uint64_t len);
 int dirty_mark(struct dirty *d, uint64_t epoch);
 void dirty_committed(struct dirty *d, uint64_t epoch);
 uint64_t *dirty_resync(struct dirty *d);
-size_t dirty_words(const struct dirty *d);
 
 /* buffer.c: *BUF grown (doubling from MIN) to hold NEED bytes, or -ENOMEM */
 int buffer_reserve(uint8_t **buf, size_t *cap, size_t need, size_t min);

@@ -139,8 +139,3 @@ uint64_t *dirty_resync(struct dirty *d)
 	memcpy(copy, d->open, d->words * sizeof(*copy));
 	return copy;
 }
-
-size_t dirty_words(const struct dirty *d)
-{
-	return d->words;
-}
