@@ -48,8 +48,9 @@ struct dirty *dirty_new(uint64_t size)
 
 	if (!d)
 		return NULL;
-	d->words = (size_t)((size + DIRTY_CHUNK * 64 - 1) / (DIRTY_CHUNK * 64));
-	d->open = bits_new(d->words ? d->words : 1, 1);
+	/* at least one word, so that an empty image needs no special case */
+	d->words = (size_t)(size / (DIRTY_CHUNK * 64) + 1);
+	d->open = bits_new(d->words, 1);
 	/* 0 is no id: a replicator asking for a full sync */
 	if (!d->open || getrandom(&d->id, sizeof(d->id), 0) != sizeof(d->id)) {
 		dirty_free(d);
@@ -95,7 +96,7 @@ static void fold(uint64_t *into, const uint64_t *from, size_t words)
 
 int dirty_mark(struct dirty *d, uint64_t epoch)
 {
-	uint64_t *fresh = bits_new(d->words ? d->words : 1, 0);
+	uint64_t *fresh = bits_new(d->words, 0);
 
 	if (!fresh)
 		return -ENOMEM;
@@ -127,7 +128,7 @@ void dirty_committed(struct dirty *d, uint64_t epoch)
  */
 uint64_t *dirty_resync(struct dirty *d)
 {
-	uint64_t *copy = bits_new(d->words ? d->words : 1, 0);
+	uint64_t *copy = bits_new(d->words, 0);
 
 	if (!copy)
 		return NULL;

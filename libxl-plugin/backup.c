@@ -374,7 +374,8 @@ static int add_state(uint8_t *buf, size_t *len, const char *vdev, uint64_t id)
 {
 	size_t vlen = strlen(vdev);
 
-	if (!vlen || vlen > XREPL_VDEV_MAX || *len + 1 + vlen + 8 > 16384)
+	if (!vlen || vlen > XREPL_VDEV_MAX ||
+	    *len + 1 + vlen + 8 > XREPL_DISK_STATE_MAX)
 		return -E2BIG;
 	buf[(*len)++] = (uint8_t)vlen;
 	memcpy(buf + *len, vdev, vlen);
@@ -392,7 +393,7 @@ static int add_state(uint8_t *buf, size_t *len, const char *vdev, uint64_t id)
 static int map_disks(struct backup *b)
 {
 	const struct xrepl_receive_hooks *h = b->o->hooks;
-	uint8_t state[16384];
+	uint8_t state[XREPL_DISK_STATE_MAX];
 	libxl_device_disk *d;
 	size_t len = 0;
 	const char *to;

@@ -214,6 +214,7 @@ enum xrepl_frame_type {
 
 #define XREPL_WIRE_STREAM_MAX (2u << 20)
 #define XREPL_VDEV_MAX 32
+#define XREPL_DISK_STATE_MAX 16384
 
 struct xrepl_frame {
 	unsigned int type;

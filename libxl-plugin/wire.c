@@ -84,7 +84,7 @@ static const uint32_t type_max[] = {
 	[XREPL_FRAME_HEARTBEAT] = 8,
 	[XREPL_FRAME_BYE] = 256,
 	[XREPL_FRAME_DISK] = PAYLOAD_MAX,
-	[XREPL_FRAME_DISK_STATE] = 16384,
+	[XREPL_FRAME_DISK_STATE] = XREPL_DISK_STATE_MAX,
 };
 
 /* Frames whose payload has exactly its maximum length. */

@@ -76,7 +76,9 @@ static int receive_one(struct xrepl_ctx *ctx, struct xrepl_receive_opts *o,
 	return r < 0;
 }
 
-int receive_main(struct xrepl_ctx *ctx, int argc, char *argv[])
+/* MAP: room for every --disk-map in ARGV */
+static int receive(struct xrepl_ctx *ctx, int argc, char *argv[],
+		   const char **map)
 {
 	static const struct option longopts[] = {
 		{ "stdio", no_argument, NULL, 'S' },
@@ -96,16 +98,12 @@ int receive_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 		.failover = &failover,
 	};
 	const char *key_file = XREPL_DEFAULT_KEY, *listen_spec = NULL;
-	const char *spill_dir = "/var/tmp", *state_dir = "/var/lib/xrepl",
-		   **map;
+	const char *spill_dir = "/var/tmp", *state_dir = "/var/lib/xrepl";
 	unsigned long long disk_buffer = 256;
 	uint8_t key[XREPL_KEY_LEN];
 	int use_stdio = 0, n_map = 0, c, lfd, fd;
 	pid_t pid;
 
-	map = calloc((size_t)argc, sizeof(*map));
-	if (!map)
-		return 1;
 	o.disk_map = map;
 
 	while ((c = getopt_long(argc, argv, "k:h", longopts, NULL)) != -1) {
@@ -194,4 +192,16 @@ int receive_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 		}
 		close(fd);
 	}
+}
+
+int receive_main(struct xrepl_ctx *ctx, int argc, char *argv[])
+{
+	const char **map = calloc((size_t)argc, sizeof(*map));
+	int r;
+
+	if (!map)
+		return 1;
+	r = receive(ctx, argc, argv, map);
+	free(map);
+	return r;
 }

@@ -276,7 +276,7 @@ static void run_session(struct files *f, struct server *s, struct session *ss,
  */
 static void resync_sessions(void **state)
 {
-	char state_dir[] = "/tmp/test-replication-state.XXXXXX";
+	char state_dir[] = "/tmp/test-replication-state.XXXXXX", rm[64];
 	uint8_t *expect = calloc(1, SIZE);
 	struct blkrepl_ctx *ctx;
 	struct session ss;
@@ -359,7 +359,8 @@ static void resync_sessions(void **state)
 	unlink(f.primary);
 	unlink(f.replica);
 	unlink(f.control);
-	assert_int_equal(system("rm -rf /tmp/test-replication-state.*"), 0);
+	snprintf(rm, sizeof(rm), "rm -rf %s", state_dir);
+	assert_int_equal(system(rm), 0);
 	blkrepl_ctx_free(ctx);
 }
 
