@@ -6,7 +6,17 @@
  * in memory until its EPOCH_END, acknowledged, then written to libxl's
  * restore pipe by a feeder thread. When the primary is lost the pipe is
  * closed at a checkpoint boundary, libxl fails over to the last complete
- * checkpoint, and the domain is renamed to the guest's name and unpaused.
+ * checkpoint, and the domain is renamed to the guest's name and unpaused
+ * (and its MACs announced on the LAN: announce.c).
+ *
+ * Only silence or a broken link is a lost primary. A STOP from the primary
+ * (unprotect, the guest's shutdown, reboot or crash, a fault there) means
+ * the guest lives on there or nowhere: the copy here is destroyed, never
+ * run, and the primary is told so (STOP CONFIRM), which lets it release
+ * its held output. Every stop decided here (a failed restore or commit, a
+ * bad stream, SIGTERM) destroys the copy and tells the primary why. A
+ * heartbeat thread keeps talking while the main thread applies a long
+ * first sync.
  */
 #include <endian.h>
 #include <errno.h>
@@ -21,8 +31,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "announce.h"
 #include "chunk_queue.h"
 #include "libxrepl-private.h"
+#include "lifecycle.h"
 #include "xen_log.h"
 
 struct backup {
@@ -43,8 +55,14 @@ struct backup {
 	int pipe_r;
 	pthread_t restorer;
 	pthread_t feeder;
+	pthread_t beater;
+	pthread_mutex_t send_lock; /* the main thread and the beater send */
+	volatile int beating;
+	volatile int restore_done; /* libxl returned: no more checkpoints */
 	int restore_rc;
 	int feed_err;
+	enum xrepl_stop stopped; /* the primary's STOP, or ours */
+	char why[200]; /* what went wrong here, for the primary */
 	uint64_t acked;
 	double t_start;
 	char status_file[4096];
@@ -93,6 +111,40 @@ static void *restorer_main(void *arg)
 	b->restore_rc = libxl_domain_create_restore(
 		b->lx, &b->dc, &b->domid, b->pipe_r, -1, &params, NULL, NULL);
 	libxl_domain_restore_params_dispose(&params);
+	b->restore_done = 1;
+	return NULL;
+}
+
+static int send_locked(struct backup *b, unsigned int type, uint64_t v)
+{
+	int r;
+
+	pthread_mutex_lock(&b->send_lock);
+	r = xrepl_wire_send_u64(b->w, type, v);
+	pthread_mutex_unlock(&b->send_lock);
+	return r;
+}
+
+static void send_stop(struct backup *b, enum xrepl_stop reason,
+		      const char *text)
+{
+	pthread_mutex_lock(&b->send_lock);
+	xrepl_wire_send_stop(b->w, reason, text);
+	pthread_mutex_unlock(&b->send_lock);
+}
+
+/* A send that fails here is noticed by the main thread's next one. */
+static void *beater_main(void *arg)
+{
+	struct backup *b = arg;
+	unsigned int tick = b->o->timeout_ms / 4;
+
+	while (b->beating) {
+		if (send_locked(b, XREPL_FRAME_HEARTBEAT,
+				(uint64_t)xrepl_now_ms()) < 0)
+			break;
+		usleep(tick * 1000);
+	}
 	return NULL;
 }
 
@@ -149,6 +201,23 @@ static int keep(void *data, const void *buf, size_t len)
 }
 
 /*
+ * Stamped before the ACK leaves, once the checkpoint is whole here: an
+ * observer that sees output released before this time has caught a primary
+ * that did not wait for the backup.
+ */
+static void trace_ack(struct backup *b, uint64_t n)
+{
+	struct timespec ts;
+
+	if (!b->o->ack_trace)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	fprintf(b->o->ack_trace, "%lld.%06ld ack %llu\n", (long long)ts.tv_sec,
+		ts.tv_nsec / 1000, (unsigned long long)n);
+	fflush(b->o->ack_trace);
+}
+
+/*
  * Checkpoint N is wholly in memory: acknowledge it, commit its disk writes
  * (while the primary runs epoch N+1), then hand it over. A primary that
  * cannot hear the ACK any more still sent the whole checkpoint, and its
@@ -170,12 +239,17 @@ static int epoch_end(struct backup *b, const struct xrepl_frame *f)
 		    (unsigned long long)n,
 		    xrepl_stream_checkpoints(xrepl_decoder_stream(b->dec)),
 		    (unsigned long long)b->acked);
-		return -EPROTO;
+		snprintf(b->why, sizeof(b->why),
+			 "protocol error: EPOCH_END %llu out of order",
+			 (unsigned long long)n);
+		return -EIO;
 	}
-	acked = !xrepl_wire_send_u64(b->w, XREPL_FRAME_ACK, n);
+	trace_ack(b, n);
+	acked = !send_locked(b, XREPL_FRAME_ACK, n);
 	if (h && h->commit && h->commit(h->data, n) < 0) {
-		xrepl_wire_send(b->w, XREPL_FRAME_BYE, "disk commit failed",
-				18);
+		snprintf(b->why, sizeof(b->why),
+			 "committing checkpoint %llu's disk writes failed",
+			 (unsigned long long)n);
 		return -EIO;
 	}
 	b->acked = n;
@@ -199,24 +273,83 @@ static int disk_data(struct backup *b, const struct xrepl_frame *f)
 
 	if (xrepl_disk_frame_parse(f, vdev, &data, &len, &why) < 0) {
 		err(b->ctx, "protocol error: %s", why);
+		snprintf(b->why, sizeof(b->why), "protocol error: %s", why);
 		return -EPROTO;
 	}
 	if (!h || !h->disk_data) {
 		err(b->ctx, "the primary replicates disk %s, but no disk here",
 		    vdev);
+		snprintf(b->why, sizeof(b->why), "no replica for disk %s",
+			 vdev);
 		return -EPROTO;
 	}
-	return h->disk_data(h->data, vdev, data, len) < 0 ? -EPROTO : 0;
+	if (h->disk_data(h->data, vdev, data, len) < 0) {
+		snprintf(b->why, sizeof(b->why),
+			 "disk %s's replica cannot take its writes", vdev);
+		return -EPROTO;
+	}
+	return 0;
 }
 
 enum outcome { PRIMARY_LOST, UNPROTECTED, FAILED };
+
+/* The primary's STOP: the guest lives on there or nowhere. */
+static enum outcome take_stop(struct backup *b, const struct xrepl_frame *f)
+{
+	const char *text, *why;
+	size_t len;
+
+	if (xrepl_stop_parse(f, &b->stopped, &text, &len, &why) < 0 ||
+	    b->stopped == XREPL_STOP_CONFIRM) {
+		err(b->ctx, "protocol error: %s",
+		    b->stopped == XREPL_STOP_CONFIRM ?
+			    "a STOP CONFIRM unasked" :
+			    why);
+		snprintf(b->why, sizeof(b->why), "protocol error in a STOP");
+		b->stopped = 0;
+		return FAILED;
+	}
+	info(b->ctx, "the primary stopped protection (%s): %.*s",
+	     xrepl_stop_name(b->stopped), (int)len, text);
+	return UNPROTECTED;
+}
+
+/* What went wrong here that ends reception, if anything. */
+static int stopped_here(struct backup *b)
+{
+	if (b->o->stop && *b->o->stop) {
+		info(b->ctx, "stopped by a signal");
+		b->stopped = XREPL_STOP_TERMINATED;
+		snprintf(b->why, sizeof(b->why), "xrepl receive was stopped");
+		return 1;
+	}
+	if (b->restore_done) {
+		err(b->ctx,
+		    "libxl could not build the backup domain (libxl error %d, see above)",
+		    b->restore_rc);
+		snprintf(
+			b->why, sizeof(b->why),
+			"libxl could not build the backup domain (libxl error %d)",
+			b->restore_rc);
+		return 1;
+	}
+	if (b->feed_err) {
+		err(b->ctx, "libxl stopped reading the stream: %s",
+		    strerror(-b->feed_err));
+		snprintf(b->why, sizeof(b->why),
+			 "libxl stopped reading the stream: %s",
+			 strerror(-b->feed_err));
+		return 1;
+	}
+	return 0;
+}
 
 static enum outcome receive_loop(struct backup *b)
 {
 	/* short enough for xrepl failover's signal to be seen promptly */
 	int tick = b->o->timeout_ms / 4 < 500 ? (int)b->o->timeout_ms / 4 : 500;
 	int r;
-	double last_heard = xrepl_now_ms(), last_sent = 0;
+	double last_heard = xrepl_now_ms();
 	struct xrepl_frame f;
 
 	for (;;) {
@@ -224,20 +357,8 @@ static enum outcome receive_loop(struct backup *b)
 			info(b->ctx, "failover requested");
 			return PRIMARY_LOST;
 		}
-		if (b->feed_err) {
-			err(b->ctx, "libxl stopped reading the stream: %s",
-			    strerror(-b->feed_err));
+		if (stopped_here(b))
 			return FAILED;
-		}
-		if (xrepl_now_ms() - last_sent >= tick) {
-			if (xrepl_wire_send_u64(b->w, XREPL_FRAME_HEARTBEAT,
-						(uint64_t)xrepl_now_ms()) < 0) {
-				info(b->ctx, "primary lost: %s",
-				     xrepl_wire_strerror(b->w));
-				return PRIMARY_LOST;
-			}
-			last_sent = xrepl_now_ms();
-		}
 		r = xrepl_wire_recv(b->w, &f, tick);
 		if (r == -ETIMEDOUT) {
 			if (xrepl_now_ms() - last_heard < b->o->timeout_ms)
@@ -246,10 +367,15 @@ static enum outcome receive_loop(struct backup *b)
 			     b->o->timeout_ms);
 			return PRIMARY_LOST;
 		}
+		if (r == -EPROTO) {
+			snprintf(b->why, sizeof(b->why), "%s",
+				 xrepl_wire_strerror(b->w));
+			return FAILED;
+		}
 		if (r < 0) {
 			info(b->ctx, "primary lost: %s",
 			     xrepl_wire_strerror(b->w));
-			return r == -EPROTO ? FAILED : PRIMARY_LOST;
+			return PRIMARY_LOST;
 		}
 		last_heard = xrepl_now_ms();
 		switch (f.type) {
@@ -274,25 +400,63 @@ static enum outcome receive_loop(struct backup *b)
 		case XREPL_FRAME_HEARTBEAT:
 			r = 0;
 			break;
-		case XREPL_FRAME_BYE:
-			info(b->ctx, "the primary stopped protection: %.*s",
-			     (int)f.len, (const char *)f.payload);
-			return UNPROTECTED;
+		case XREPL_FRAME_STOP:
+			return take_stop(b, &f);
 		default:
 			err(b->ctx, "protocol error: unexpected %s frame",
 			    xrepl_frame_type_name(f.type));
+			snprintf(b->why, sizeof(b->why),
+				 "protocol error: unexpected %s frame",
+				 xrepl_frame_type_name(f.type));
 			return FAILED;
 		}
 		if (r < 0) {
 			err(b->ctx,
 			    "the stream from the primary is invalid: %s",
 			    xrepl_decoder_strerror(b->dec));
+			snprintf(b->why, sizeof(b->why),
+				 "the checkpoint stream is invalid: %s",
+				 xrepl_decoder_strerror(b->dec));
 			return FAILED;
 		}
 	}
 }
 
 /* ------------------------------------------------------------ setup */
+
+/*
+ * The incoming name must be free, unless a killed receiver left its copy
+ * behind (its pid file names no live process): then that stale copy goes.
+ */
+static int claim_incoming(struct backup *b)
+{
+	char path[4096];
+	uint32_t domid;
+	FILE *f;
+	int pid = 0;
+
+	if (libxl_name_to_domid(b->lx, b->incoming, &domid))
+		return 0;
+	snprintf(path, sizeof(path), "%s/%s.backup.pid",
+		 b->o->run_dir ? b->o->run_dir : "/run/xrepl", b->name);
+	f = fopen(path, "re");
+	if (f) {
+		if (fscanf(f, "%d", &pid) != 1)
+			pid = 0;
+		fclose(f);
+	}
+	if (pid > 0 && pid != getpid() && !kill(pid, 0)) {
+		err(b->ctx, "%s is received here already (pid %d)", b->name,
+		    pid);
+		snprintf(b->why, sizeof(b->why),
+			 "%s is received on the backup already", b->name);
+		return -EBUSY;
+	}
+	warn(b->ctx, "destroying %s (%u), left by a receiver that was killed",
+	     b->incoming, domid);
+	libxl_domain_destroy(b->lx, domid, NULL);
+	return 0;
+}
 
 /* xrepl failover DOMAIN finds this process here. */
 static void write_pid_file(struct backup *b)
@@ -339,6 +503,11 @@ static int read_config(struct backup *b)
 		return -ENOMEM;
 	free(b->dc.c_info.name);
 	b->dc.c_info.name = strdup(b->incoming);
+	r = claim_incoming(b);
+	if (r < 0) {
+		xrepl_wire_send(b->w, XREPL_FRAME_BYE, b->why, strlen(b->why));
+		return r;
+	}
 	if (b->o->run_dir) {
 		mkdir(b->o->run_dir, 0755);
 		snprintf(b->status_file, sizeof(b->status_file),
@@ -442,10 +611,22 @@ static int start(struct backup *b)
 		return -errno;
 	b->pipe_r = fds[0];
 	b->pipe_w = fds[1];
+	b->beating = 1;
 	if (pthread_create(&b->restorer, NULL, restorer_main, b) ||
-	    pthread_create(&b->feeder, NULL, feeder_main, b))
+	    pthread_create(&b->feeder, NULL, feeder_main, b) ||
+	    pthread_create(&b->beater, NULL, beater_main, b)) {
+		b->beating = 0;
 		return -EAGAIN;
+	}
 	return 0;
+}
+
+static void stop_beating(struct backup *b)
+{
+	if (!b->beating)
+		return;
+	b->beating = 0;
+	pthread_join(b->beater, NULL);
 }
 
 static int has_domain(const struct backup *b)
@@ -457,10 +638,40 @@ static int has_domain(const struct backup *b)
 static void stop_feeding(struct backup *b)
 {
 	chunk_queue_close(&b->q);
+	/* a libxl that gave up reads no more: the feeder must not wait */
+	if (b->restore_done) {
+		close(b->pipe_r);
+		b->pipe_r = -1;
+	}
 	pthread_join(b->feeder, NULL);
 	close(b->pipe_w);
 	b->pipe_w = -1;
 	pthread_join(b->restorer, NULL);
+}
+
+/*
+ * No failover: the primary hears at once (its STOP confirmed, or our own
+ * reason), since nothing on this path unpauses the copy, and then the copy
+ * is destroyed, which under load takes seconds.
+ */
+static int end_without_failover(struct backup *b, enum outcome how)
+{
+	if (how == UNPROTECTED)
+		send_stop(b, XREPL_STOP_CONFIRM, "the backup's copy goes");
+	else
+		send_stop(b, b->stopped ? b->stopped : XREPL_STOP_FAULT,
+			  b->why);
+	stop_beating(b);
+	stop_feeding(b);
+	if (has_domain(b))
+		libxl_domain_destroy(b->lx, b->domid, NULL);
+	if (how == UNPROTECTED) {
+		write_status(b, guest_end_state(b->stopped, "primary-failed"));
+		return 0;
+	}
+	write_status(b, b->stopped == XREPL_STOP_TERMINATED ? "stopped" :
+							      "failed");
+	return b->stopped == XREPL_STOP_TERMINATED ? 0 : -EPROTO;
 }
 
 static int fail_over(struct backup *b)
@@ -493,6 +704,7 @@ static int fail_over(struct backup *b)
 	info(b->ctx, "failover: %s runs as domain %u from checkpoint %llu",
 	     b->name, b->domid, (unsigned long long)b->acked);
 	write_status(b, "failed-over");
+	xrepl_announce(b->ctx, &b->dc);
 	return 0;
 }
 
@@ -533,6 +745,7 @@ XREPL_EXPORT int xrepl_receive(struct xrepl_ctx *ctx,
 				"no replicas for its disks", 25);
 		goto out;
 	}
+	pthread_mutex_init(&b.send_lock, NULL);
 	r = start(&b);
 	if (r < 0)
 		goto out;
@@ -543,15 +756,13 @@ XREPL_EXPORT int xrepl_receive(struct xrepl_ctx *ctx,
 	if (o->hooks && o->hooks->end)
 		o->hooks->end(o->hooks->data, how == PRIMARY_LOST);
 	if (how == PRIMARY_LOST) {
+		stop_beating(&b);
 		r = fail_over(&b);
 	} else {
-		stop_feeding(&b);
-		if (has_domain(&b))
-			libxl_domain_destroy(b.lx, b.domid, NULL);
-		write_status(&b, how == UNPROTECTED ? "stopped" : "failed");
-		r = how == UNPROTECTED ? 0 : -EPROTO;
+		r = end_without_failover(&b, how);
 	}
 out:
+	stop_beating(&b);
 	if (b.pipe_w >= 0) {
 		chunk_queue_close(&b.q);
 		close(b.pipe_w);

@@ -207,9 +207,28 @@ enum xrepl_frame_type {
 	XREPL_FRAME_EPOCH_END, /* u64: checkpoint N is wholly sent */
 	XREPL_FRAME_ACK, /* u64: checkpoint N is wholly held */
 	XREPL_FRAME_HEARTBEAT, /* u64: sender's clock, ms */
-	XREPL_FRAME_BYE, /* text: why the sender stops */
+	XREPL_FRAME_BYE, /* text: the handshake or the config is refused */
 	XREPL_FRAME_DISK, /* u8 n, n bytes of vdev, its blkrepl records */
 	XREPL_FRAME_DISK_STATE, /* per replica: u8 n, vdev, u64 resync id */
+	XREPL_FRAME_STOP, /* u8 enum xrepl_stop, printable text: why */
+};
+
+/*
+ * Why one side ends protection, in a STOP frame. Every stop the primary
+ * decides on is one of the first six, and the backup answers it with
+ * CONFIRM once its copy is destroyed: only then may the primary release
+ * output the backup never acknowledged. A backup that stops says FAULT or
+ * TERMINATED; it will not run the guest either.
+ */
+enum xrepl_stop {
+	XREPL_STOP_UNPROTECT = 1, /* the admin ended protection */
+	XREPL_STOP_FAULT, /* an error on the sender's side (the text says) */
+	XREPL_STOP_SHUTDOWN, /* the guest shut down or powered off */
+	XREPL_STOP_DESTROYED, /* the guest was destroyed (or moved away) */
+	XREPL_STOP_CRASH, /* the guest crashed */
+	XREPL_STOP_REBOOT, /* the guest reboots: a new domain will follow */
+	XREPL_STOP_TERMINATED, /* the sender's process was told to stop */
+	XREPL_STOP_CONFIRM, /* the backup's copy is gone and will not run */
 };
 
 #define XREPL_WIRE_STREAM_MAX (2u << 20)
@@ -248,6 +267,17 @@ int xrepl_disk_frame_parse(const struct xrepl_frame *f,
 int xrepl_disk_state_next(const struct xrepl_frame *f, size_t *pos,
 			  char vdev[XREPL_VDEV_MAX + 1], uint64_t *resync_id,
 			  const char **why);
+/* A STOP frame: REASON and TEXT (printable ASCII, at most 255 bytes). */
+int xrepl_wire_send_stop(struct xrepl_wire *w, enum xrepl_stop reason,
+			 const char *text);
+/*
+ * A STOP frame's parts (*text is not NUL-terminated); -EPROTO (with the
+ * reason in *why) if malformed.
+ */
+int xrepl_stop_parse(const struct xrepl_frame *f, enum xrepl_stop *reason,
+		     const char **text, size_t *len, const char **why);
+/* "unprotect", "fault", "shutdown"... or "unknown". */
+const char *xrepl_stop_name(unsigned int reason);
 /* 1 with *frame set, or a negative errno (-ETIMEDOUT, -EPIPE, -EPROTO). */
 int xrepl_wire_recv(struct xrepl_wire *w, struct xrepl_frame *frame,
 		    int timeout_ms);
@@ -273,8 +303,9 @@ const char *xrepl_frame_type_name(unsigned int type);
  * (every write it saw complete belongs to epoch N); send(N) in the sender
  * thread just before checkpoint N's EPOCH_END, to send what else epoch N
  * needs on W (NULL with --blackhole); commit(N) once the backup has
- * acknowledged checkpoint N; abandon() when protection stops (release
- * everything held). A suspend, suspended, send or commit that fails stops
+ * acknowledged checkpoint N; abandon() when protection stops (RELEASE:
+ * let out everything held; 0: drop it, the backup may run the guest from
+ * an earlier checkpoint). A suspend, suspended, send or commit that fails stops
  * protection. report() adds members (", \"key\": value") to the status
  * JSON object. Any may be NULL.
  */
@@ -285,7 +316,7 @@ struct xrepl_epoch_hooks {
 	int (*suspended)(void *data, uint64_t epoch);
 	int (*send)(void *data, uint64_t epoch, struct xrepl_wire *w);
 	int (*commit)(void *data, uint64_t epoch);
-	void (*abandon)(void *data);
+	void (*abandon)(void *data, int release);
 	void (*report)(void *data, FILE *f);
 	void *data;
 };
@@ -305,13 +336,28 @@ struct xrepl_protect_opts {
 	size_t n_hooks;
 	volatile int *stop; /* set (by a signal) to stop cleanly */
 	int blackhole; /* no backup: checkpoints are encoded and dropped */
+	/*
+	 * out, if set: why protection ended (0: the backup lost or stopped);
+	 * REBOOT only when the guest was started again (its on_reboot)
+	 */
+	enum xrepl_stop *ended;
 };
 
 /*
- * Protects a running PVH guest until *stop is set (0) or the backup is lost
- * (-ENOTCONN; the guest keeps running, the reason is logged).
+ * Protects a running PVH guest until *stop is set or the guest shuts down,
+ * reboots, crashes or is destroyed (0, with the reason in *ended), the
+ * backup is lost or stops (-ENOTCONN; the guest keeps running), or a fault
+ * (-EIO). Every reason is logged; see primary.c for what happens to the
+ * output held at the end.
  */
 int xrepl_protect(struct xrepl_ctx *ctx, const struct xrepl_protect_opts *o);
+
+/*
+ * 1 with *domid set if a domain named NAME exists and has not shut down
+ * (paused counts as running), 0 if not, < 0 if libxl cannot be opened.
+ */
+int xrepl_domain_running(struct xrepl_ctx *ctx, const char *name,
+			 uint32_t *domid);
 
 /*
  * Resumes DOMID if a checkpoint left it suspended (its primary was killed):
@@ -349,19 +395,24 @@ struct xrepl_receive_opts {
 	uint64_t cache_bytes; /* the largest page cache a primary may ask for */
 	const char *run_dir; /* status and pid files: <run_dir>/<domain>.* */
 	volatile int *failover; /* set (by a signal) to fail over now */
+	/* set (by a signal) to stop: the copy is destroyed, the primary told */
+	volatile int *stop;
 	/*
 	 * "FROM=TO", NULL-terminated: a disk the primary has at FROM is at TO
 	 * here (a backup on the same host, or other storage paths)
 	 */
 	const char *const *disk_map;
 	const struct xrepl_receive_hooks *hooks;
+	/* "<unix time> ack N" just before each ACK is sent, or NULL */
+	FILE *ack_trace;
 };
 
 /*
  * Receives a protected guest: the backup domain is built paused from the
  * complete checkpoints; when the primary is lost (or *failover is set) it
  * resumes under the guest's own name from the last complete checkpoint.
- * Returns 0 after a failover or an unprotect, negative on errors.
+ * Returns 0 after a failover, a STOP from the primary or *stop, negative
+ * on errors (the primary is told why).
  */
 int xrepl_receive(struct xrepl_ctx *ctx, const struct xrepl_receive_opts *o);
 

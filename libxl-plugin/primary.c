@@ -17,6 +17,16 @@
  * The main thread writes libxl's own records into the same pipe as libxc,
  * after libxc is done with a checkpoint, so the stream's order is the
  * pipe's order.
+ *
+ * How protection ends decides what happens to the output held for the
+ * epoch the backup has not acknowledged. A backup that is lost (silence, a
+ * broken link) or that says it stops lets it out: the guest runs on here.
+ * Every stop decided here (the admin, the guest's own shutdown, reboot or
+ * crash, a fault) is told to the backup with a STOP, and the output is let
+ * out only once the backup confirms that its copy is gone; unconfirmed,
+ * the backup may yet run the guest from its last checkpoint, so the guest
+ * is paused here and that output dropped. A paused guest (xl pause) is
+ * not checkpointed until it runs again; heartbeats go on meanwhile.
  */
 #include <endian.h>
 #include <errno.h>
@@ -24,23 +34,41 @@
 #include <libxl.h>
 #include <libxl_utils.h>
 #include <poll.h>
-#include <sys/socket.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 #include <xenctrl.h>
 #include <xenguest.h>
+#include <xenstore.h>
 
 #include "adaptive.h"
 #include "chunk_queue.h"
 #include "libxrepl-private.h"
+#include "lifecycle.h"
 #include "stream.h"
 #include "xen_log.h"
 
 #define READ_CHUNK (1u << 20)
+/*
+ * How often the guest's state is looked at between checkpoints: often
+ * enough to see a shutdown's reason before xl destroys the domain.
+ */
+#define WATCH_MS 20
+/* libxl's own suspend waits as long for the guest to take a request */
+#define REQUEST_WAIT_MS 60000
+#define SUSPEND_TIMEOUT_MS 60000
+#define REQUEST_REPEAT_MS 2000
+
+enum ending {
+	GOING_ON,
+	BACKUP_LOST, /* silence or a broken link: it may be dead */
+	BACKUP_STOPPED, /* it said so: it will not run the guest */
+	PRIMARY_STOPS, /* decided here (stop says why): tell the backup */
+};
 
 struct figure {
 	double last;
@@ -55,6 +83,7 @@ struct primary {
 	xentoollog_logger *xtl;
 	libxl_ctx *lx;
 	xc_interface *xch;
+	struct xs_handle *xs;
 	uint32_t domid;
 	size_t hooks_started;
 	struct xrepl_wire *w;
@@ -64,14 +93,20 @@ struct primary {
 	int pipe_w;
 	pthread_t reader;
 	pthread_t sender;
+	int sender_started;
 	pthread_t receiver;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	/* under lock */
 	uint64_t acked;
 	uint64_t sent;
-	int lost;
-	char why[256];
+	uint64_t closing; /* its EPOCH_END is on the way: ACKs may beat sent */
+	enum ending lost; /* GOING_ON (0) until protection ends */
+	enum xrepl_stop stop;
+	int confirmed; /* the backup confirmed our STOP */
+	int receiver_done;
+	int came_back; /* a rebooting guest was started again */
+	char why[200];
 	/* main thread only */
 	uint64_t epoch;
 	double t_suspend;
@@ -94,20 +129,49 @@ static void figure_add(struct figure *f, double v)
 	f->n++;
 }
 
+/* The first reason to end protection is the one that counts. */
+static void end_protection(struct primary *p, enum ending how,
+			   enum xrepl_stop stop, const char *fmt, va_list ap)
+{
+	pthread_mutex_lock(&p->lock);
+	if (!p->lost) {
+		vsnprintf(p->why, sizeof(p->why), fmt, ap);
+		p->lost = how;
+		p->stop = stop;
+	}
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+}
+
 __attribute__((format(printf, 2, 3))) static void
 backup_lost(struct primary *p, const char *fmt, ...)
 {
 	va_list ap;
 
+	va_start(ap, fmt);
+	end_protection(p, BACKUP_LOST, 0, fmt, ap);
+	va_end(ap);
+}
+
+/* A stop decided here: the backup is told REASON and the text. */
+__attribute__((format(printf, 3, 4))) static void
+primary_stops(struct primary *p, enum xrepl_stop reason, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	end_protection(p, PRIMARY_STOPS, reason, fmt, ap);
+	va_end(ap);
+}
+
+static int ending(struct primary *p)
+{
+	int r;
+
 	pthread_mutex_lock(&p->lock);
-	if (!p->lost) {
-		va_start(ap, fmt);
-		vsnprintf(p->why, sizeof(p->why), fmt, ap);
-		va_end(ap);
-		p->lost = 1;
-	}
-	pthread_cond_broadcast(&p->cond);
+	r = p->lost != GOING_ON;
 	pthread_mutex_unlock(&p->lock);
+	return r;
 }
 
 enum hook_point { HOOK_SUSPEND, HOOK_SUSPENDED, HOOK_COMMIT };
@@ -148,8 +212,8 @@ static void *reader_main(void *arg)
 		if (!c)
 			c = malloc(sizeof(*c) + READ_CHUNK);
 		if (!c) {
-			backup_lost(p,
-				    "out of memory buffering the checkpoint");
+			primary_stops(p, XREPL_STOP_FAULT,
+				      "out of memory buffering the checkpoint");
 			break;
 		}
 		n = read(p->pipe_r, c->data, READ_CHUNK);
@@ -165,8 +229,8 @@ static void *reader_main(void *arg)
 		}
 		fit = malloc(sizeof(*fit) + (size_t)n);
 		if (!fit) {
-			backup_lost(p,
-				    "out of memory buffering the checkpoint");
+			primary_stops(p, XREPL_STOP_FAULT,
+				      "out of memory buffering the checkpoint");
 			break;
 		}
 		memcpy(fit->data, c->data, (size_t)n);
@@ -206,11 +270,8 @@ static int send_hooks(struct primary *p, uint64_t epoch)
 
 	for (i = 0; i < p->o->n_hooks; i++) {
 		h = &p->o->hooks[i];
-		if (h->send && h->send(h->data, epoch, p->w) < 0) {
-			backup_lost(p, "cannot send epoch %llu's disk writes",
-				    (unsigned long long)epoch);
+		if (h->send && h->send(h->data, epoch, p->w) < 0)
 			return -EIO;
-		}
 	}
 	return 0;
 }
@@ -225,6 +286,9 @@ static int mark_epochs(struct primary *p)
 	int r = 0;
 
 	while (!r && p->sent < done) {
+		pthread_mutex_lock(&p->lock);
+		p->closing = p->sent + 1;
+		pthread_mutex_unlock(&p->lock);
 		r = send_hooks(p, p->sent + 1);
 		if (!r && !p->o->blackhole)
 			r = xrepl_wire_send_u64(p->w, XREPL_FRAME_EPOCH_END,
@@ -263,20 +327,72 @@ static void *sender_main(void *arg)
 		if (!r)
 			r = mark_epochs(p);
 	}
-	if (r < 0)
+	/* the wire's error is the link's; any other one is ours */
+	if (r < 0 && p->w && xrepl_wire_strerror(p->w)[0])
 		backup_lost(p, "sending to the backup: %s",
-			    p->w && xrepl_wire_strerror(p->w)[0] ?
-				    xrepl_wire_strerror(p->w) :
-				    xrepl_stream_strerror(
-					    xrepl_encoder_stream(p->enc)));
+			    xrepl_wire_strerror(p->w));
+	else if (r < 0)
+		primary_stops(
+			p, XREPL_STOP_FAULT, "cannot send checkpoint %llu: %s",
+			(unsigned long long)p->sent + 1,
+			xrepl_stream_strerror(xrepl_encoder_stream(p->enc))[0] ?
+				xrepl_stream_strerror(
+					xrepl_encoder_stream(p->enc)) :
+				"its disk writes could not be read");
 	return NULL;
+}
+
+/* An ACK of a checkpoint not yet sent is forged or broken: never trusted. */
+static int take_ack(struct primary *p, const struct xrepl_frame *f)
+{
+	uint64_t v;
+	int r = 0;
+
+	memcpy(&v, f->payload, 8);
+	v = le64toh(v);
+	pthread_mutex_lock(&p->lock);
+	if (v > p->closing)
+		r = -EPROTO;
+	else if (v > p->acked)
+		p->acked = v;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	if (r)
+		backup_lost(
+			p,
+			"protocol error: the backup acknowledged checkpoint %llu, which was not sent",
+			(unsigned long long)v);
+	return r;
+}
+
+/* The backup's STOP: its confirmation of ours, or its own stop. */
+static void take_stop(struct primary *p, const struct xrepl_frame *f)
+{
+	enum xrepl_stop reason;
+	const char *text, *why;
+	size_t len;
+
+	if (xrepl_stop_parse(f, &reason, &text, &len, &why) < 0) {
+		backup_lost(p, "protocol error: %s", why);
+		return;
+	}
+	pthread_mutex_lock(&p->lock);
+	if (reason == XREPL_STOP_CONFIRM)
+		p->confirmed = 1;
+	else if (!p->lost) {
+		snprintf(p->why, sizeof(p->why),
+			 "the backup stopped (%s): %.*s",
+			 xrepl_stop_name(reason), (int)len, text);
+		p->lost = BACKUP_STOPPED;
+	}
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
 }
 
 static void *receiver_main(void *arg)
 {
 	struct primary *p = arg;
 	struct xrepl_frame f;
-	uint64_t v;
 	int r;
 
 	for (;;) {
@@ -287,29 +403,25 @@ static void *receiver_main(void *arg)
 				r == -ETIMEDOUT ?
 					"no heartbeat from the backup within the timeout" :
 					xrepl_wire_strerror(p->w));
-			return NULL;
+			break;
 		}
-		switch (f.type) {
-		case XREPL_FRAME_ACK:
-			memcpy(&v, f.payload, 8);
-			pthread_mutex_lock(&p->lock);
-			if (le64toh(v) > p->acked)
-				p->acked = le64toh(v);
-			pthread_cond_broadcast(&p->cond);
-			pthread_mutex_unlock(&p->lock);
+		if (f.type == XREPL_FRAME_ACK) {
+			if (take_ack(p, &f) < 0)
+				break;
+		} else if (f.type == XREPL_FRAME_STOP) {
+			take_stop(p, &f);
 			break;
-		case XREPL_FRAME_HEARTBEAT:
-			break;
-		case XREPL_FRAME_BYE:
-			backup_lost(p, "the backup stopped: %.*s", (int)f.len,
-				    (const char *)f.payload);
-			return NULL;
-		default:
+		} else if (f.type != XREPL_FRAME_HEARTBEAT) {
 			backup_lost(p, "protocol error: the backup sent %s",
 				    xrepl_frame_type_name(f.type));
-			return NULL;
+			break;
 		}
 	}
+	pthread_mutex_lock(&p->lock);
+	p->receiver_done = 1;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
 }
 
 /* ------------------------------------------------------------ status */
@@ -359,50 +471,144 @@ static void write_status(struct primary *p, const char *state)
 /* ------------------------------------------------------------ callbacks */
 
 /*
- * A guest that crashed or shut down will never answer the suspend request;
- * libxl would wait a minute to find that out.
+ * A guest that shut down, crashed or was destroyed ends protection at once
+ * (it would never answer a suspend request; libxl waits a minute to find
+ * that out), with the reason for the backup.
  */
-static int guest_gone(struct primary *p)
+static enum guest_state guest_state(struct primary *p)
 {
-	libxl_dominfo info;
-	int gone;
+	enum xrepl_stop stop;
+	enum guest_state st;
+	char why[128];
 
-	libxl_dominfo_init(&info);
-	gone = libxl_domain_info(p->lx, &info, p->domid) ||
-	       (info.shutdown &&
-		info.shutdown_reason != LIBXL_SHUTDOWN_REASON_SUSPEND);
-	if (gone)
-		err(p->ctx, "domain %u stopped under protection (%s)", p->domid,
-		    info.shutdown ? libxl_shutdown_reason_to_string(
-					    info.shutdown_reason) :
-				    "gone");
-	libxl_dominfo_dispose(&info);
-	return gone;
+	st = guest_state_of(p->lx, p->domid, &stop, why, sizeof(why));
+	if (st == GUEST_GONE)
+		primary_stops(p, stop, "%s", why);
+	return st;
 }
 
+static int stop_asked(struct primary *p)
+{
+	return p->o->stop && *p->o->stop;
+}
+
+/*
+ * An admin's xl pause: a paused guest would never answer the suspend
+ * request, and has nothing new to checkpoint. 0 once it runs again.
+ */
+static int wait_while_paused(struct primary *p)
+{
+	enum guest_state st = guest_state(p);
+	double since = xrepl_now_ms();
+
+	if (st == GUEST_PAUSED) {
+		info(p->ctx, "%s is paused: checkpoints wait until it runs",
+		     p->o->domain);
+		write_status(p, "paused");
+	}
+	while (st == GUEST_PAUSED && !stop_asked(p) && !ending(p)) {
+		usleep(WATCH_MS * 1000);
+		st = guest_state(p);
+	}
+	if (st == GUEST_GONE || stop_asked(p) || ending(p))
+		return -1;
+	if (xrepl_now_ms() - since > WATCH_MS)
+		info(p->ctx,
+		     "%s runs again after %.1f s paused: checkpoints resume",
+		     p->o->domain, (xrepl_now_ms() - since) / 1e3);
+	return 0;
+}
+
+/*
+ * xl shutdown and xl reboot write their request where libxl's suspend
+ * request goes (the guest's control/shutdown): a suspend now would
+ * overwrite it before the guest has read it, and the admin's shutdown
+ * would never happen. The guest takes it within milliseconds when it runs.
+ */
+static int wait_for_request(struct primary *p)
+{
+	double since = xrepl_now_ms(), nudged = since;
+	char req[32];
+
+	if (!guest_request_pending(p->xs, p->domid, req, sizeof(req)))
+		return 0;
+	info(p->ctx, "%s has a '%s' request to read: checkpoints wait for it",
+	     p->o->domain, req);
+	while (guest_request_pending(p->xs, p->domid, req, sizeof(req))) {
+		if (stop_asked(p) || ending(p) || guest_state(p) == GUEST_GONE)
+			return -1;
+		if (xrepl_now_ms() - nudged > REQUEST_REPEAT_MS) {
+			guest_request_repeat(p->xs, p->domid, req);
+			nudged = xrepl_now_ms();
+		}
+		if (xrepl_now_ms() - since > REQUEST_WAIT_MS) {
+			warn(p->ctx,
+			     "%s did not read its '%s' request in %d s: checkpoints go on, and the request is lost",
+			     p->o->domain, req, REQUEST_WAIT_MS / 1000);
+			return 0;
+		}
+		usleep(WATCH_MS * 1000);
+	}
+	return guest_state(p) == GUEST_GONE ? -1 : 0;
+}
+
+/* Out the interval's rest, watching the guest; 0 if it runs on. */
+static int sleep_watching(struct primary *p, double until)
+{
+	double left;
+
+	while (!stop_asked(p) && !ending(p)) {
+		if (guest_state(p) == GUEST_GONE)
+			return -1;
+		left = until - xrepl_now_ms();
+		if (left <= 0)
+			return 0;
+		usleep((useconds_t)((left < WATCH_MS ? left : WATCH_MS) *
+				    1000));
+	}
+	return -1;
+}
+
+/*
+ * The hooks start epoch N+1 once; an admin's pause after that only
+ * delays the suspend (the output since stays held).
+ */
 static int suspend_cb(void *data)
 {
 	struct primary *p = data;
-	int r;
+	enum guest_state st;
+	enum xrepl_stop stop;
+	char why[160];
+	int started = 0, asked = 0;
 
-	if (guest_gone(p))
-		return 0;
-	if (run_hooks(p, HOOK_SUSPEND, p->epoch + 1) < 0) {
-		err(p->ctx, "cannot start epoch %llu (buffering failed)",
-		    (unsigned long long)p->epoch + 1);
+	do {
+		if (wait_while_paused(p) < 0 || wait_for_request(p) < 0)
+			return 0;
+		if (!started && run_hooks(p, HOOK_SUSPEND, p->epoch + 1) < 0) {
+			primary_stops(
+				p, XREPL_STOP_FAULT,
+				"cannot start epoch %llu (buffering failed)",
+				(unsigned long long)p->epoch + 1);
+			return 0;
+		}
+		started = 1;
+		p->t_last_suspend = p->t_suspend;
+		p->t_suspend = xrepl_now_ms();
+		st = guest_suspend(p->xs, p->lx, p->domid, SUSPEND_TIMEOUT_MS,
+				   &asked, &stop, why, sizeof(why));
+	} while (st == GUEST_PAUSED);
+	if (st == GUEST_GONE) {
+		primary_stops(p, stop, "%s", why);
 		return 0;
 	}
-	p->t_last_suspend = p->t_suspend;
-	p->t_suspend = xrepl_now_ms();
-	r = libxl_domain_suspend_only(p->lx, p->domid, NULL);
-	if (r) {
-		err(p->ctx, "cannot suspend domain %u (libxl error %d)",
-		    p->domid, r);
+	if (st != GUEST_SUSPENDED) {
+		primary_stops(p, XREPL_STOP_FAULT, "%s", why);
 		return 0;
 	}
 	if (run_hooks(p, HOOK_SUSPENDED, p->epoch + 1) < 0) {
-		err(p->ctx, "cannot end epoch %llu (disk mark failed)",
-		    (unsigned long long)p->epoch + 1);
+		primary_stops(p, XREPL_STOP_FAULT,
+			      "cannot end epoch %llu (disk mark failed)",
+			      (unsigned long long)p->epoch + 1);
 		return 0;
 	}
 	return 1;
@@ -416,8 +622,9 @@ static int postcopy_cb(void *data)
 	r = libxl_domain_resume(p->lx, p->domid, 1, NULL);
 	figure_add(&p->pause, xrepl_now_ms() - p->t_suspend);
 	if (r) {
-		err(p->ctx, "cannot resume domain %u (libxl error %d)",
-		    p->domid, r);
+		primary_stops(p, XREPL_STOP_FAULT,
+			      "cannot resume domain %u (libxl error %d)",
+			      p->domid, r);
 		return 0;
 	}
 	return 1;
@@ -476,12 +683,13 @@ static int checkpoint_cb(void *data)
 {
 	struct primary *p = data;
 	struct timespec deadline;
-	double t_sent, left;
-	int lost, acked, stop;
+	double t_sent;
+	int lost, acked;
 
 	p->epoch++;
 	if (write_record(p, LIBXL_REC_CHECKPOINT_END) < 0) {
-		backup_lost(p, "cannot write to the stream pipe");
+		primary_stops(p, XREPL_STOP_FAULT,
+			      "cannot write to the stream pipe");
 		return 0;
 	}
 	pthread_mutex_lock(&p->lock);
@@ -507,19 +715,16 @@ static int checkpoint_cb(void *data)
 			adaptive_next(&p->adaptive, p->dirty_last,
 				      p->t_suspend - p->t_last_suspend);
 	if (run_hooks(p, HOOK_COMMIT, p->epoch) < 0) {
-		err(p->ctx, "cannot commit epoch %llu (release failed)",
-		    (unsigned long long)p->epoch);
+		primary_stops(p, XREPL_STOP_FAULT,
+			      "cannot commit epoch %llu (release failed)",
+			      (unsigned long long)p->epoch);
 		return 0;
 	}
 	write_status(p, "protecting");
-	stop = p->o->stop && *p->o->stop;
-	if (stop)
+	if (sleep_watching(p, p->t_epoch_start + p->interval_ms) < 0)
 		return 0;
-	left = (double)p->interval_ms - (xrepl_now_ms() - p->t_epoch_start);
-	if (left > 0)
-		usleep((useconds_t)(left * 1000));
 	p->t_epoch_start = xrepl_now_ms();
-	return !(p->o->stop && *p->o->stop);
+	return 1;
 }
 
 /* PVH guests have no device model whose dirty logging needs switching. */
@@ -594,6 +799,27 @@ static int backup_disks(struct primary *p)
 	return r;
 }
 
+/*
+ * No send waits longer than the heartbeat timeout on a silent backup (a
+ * pipe to a transport command has no such bound; its command has one).
+ */
+static void bound_sends(struct primary *p)
+{
+	struct timeval tv = { p->o->timeout_ms / 1000,
+			      (p->o->timeout_ms % 1000) * 1000 };
+
+	if (!p->o->blackhole)
+		setsockopt(p->o->out, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+static int start_sender(struct primary *p)
+{
+	if (pthread_create(&p->sender, NULL, sender_main, p))
+		return -EAGAIN;
+	p->sender_started = 1;
+	return 0;
+}
+
 static int connect_backup(struct primary *p)
 {
 	char *json;
@@ -605,7 +831,11 @@ static int connect_backup(struct primary *p)
 	r = xrepl_wire_connect(p->w, (int)p->o->timeout_ms);
 	if (r < 0)
 		goto out;
+	bound_sends(p);
 	r = xrepl_wire_send(p->w, XREPL_FRAME_CONFIG, json, strlen(json));
+	/* heartbeats from here: a disk's first sync takes long to prepare */
+	if (!r)
+		r = start_sender(p);
 	if (!r)
 		r = backup_disks(p);
 out:
@@ -647,6 +877,12 @@ static int open_xen(struct primary *p)
 		err(p->ctx, "cannot open libxenctrl: %s", strerror(errno));
 		return -errno;
 	}
+	p->xs = xs_open(0);
+	/* a suspending guest is seen at once: its shutdown fires this */
+	if (!p->xs || !xs_watch(p->xs, "@releaseDomain", "xrepl")) {
+		err(p->ctx, "cannot open xenstore: %s", strerror(errno));
+		return -EIO;
+	}
 	if (libxl_name_to_domid(p->lx, p->o->domain, &p->domid)) {
 		err(p->ctx, "no domain named %s", p->o->domain);
 		return -ENOENT;
@@ -672,14 +908,14 @@ static int start_hooks(struct primary *p)
 	return 0;
 }
 
-static void abandon_hooks(struct primary *p)
+static void abandon_hooks(struct primary *p, int release)
 {
 	const struct xrepl_epoch_hooks *h;
 
 	while (p->hooks_started) {
 		h = &p->o->hooks[--p->hooks_started];
 		if (h->abandon)
-			h->abandon(h->data);
+			h->abandon(h->data, release);
 	}
 }
 
@@ -737,12 +973,122 @@ static int start_threads(struct primary *p)
 	/* a large pipe lets libxc write a checkpoint without waiting on us */
 	fcntl(p->pipe_w, F_SETPIPE_SZ, 1 << 20);
 	if (pthread_create(&p->reader, NULL, reader_main, p) ||
-	    pthread_create(&p->sender, NULL, sender_main, p))
+	    (!p->sender_started && start_sender(p) < 0))
 		return -EAGAIN;
 	if (!p->o->blackhole &&
 	    pthread_create(&p->receiver, NULL, receiver_main, p))
 		return -EAGAIN;
 	return 0;
+}
+
+/*
+ * A stop decided here: tell the backup, and wait (bounded) for it to
+ * confirm that its copy is gone. 1 if it did.
+ */
+static int tell_backup(struct primary *p)
+{
+	struct timespec deadline;
+	int r;
+
+	if (p->o->blackhole)
+		return 1;
+	if (xrepl_wire_strerror(p->w)[0] ||
+	    xrepl_wire_send_stop(p->w, p->stop, p->why) < 0)
+		return 0;
+	deadline = xrepl_deadline(p->o->timeout_ms);
+	pthread_mutex_lock(&p->lock);
+	while (!p->confirmed && !p->receiver_done)
+		if (pthread_cond_timedwait(&p->cond, &p->lock, &deadline) ==
+		    ETIMEDOUT)
+			break;
+	r = p->confirmed;
+	pthread_mutex_unlock(&p->lock);
+	return r;
+}
+
+/*
+ * The backup cannot run the guest any more (it said so, or confirmed our
+ * STOP) or is lost: the guest runs on here, and what it said goes out.
+ */
+static int run_on(struct primary *p)
+{
+	enum xrepl_stop stop = p->lost == PRIMARY_STOPS ? p->stop : 0;
+
+	if (stop != XREPL_STOP_SHUTDOWN && stop != XREPL_STOP_DESTROYED &&
+	    stop != XREPL_STOP_CRASH && stop != XREPL_STOP_REBOOT)
+		resume_suspended(p->ctx, p->lx, p->domid);
+	abandon_hooks(p, 1);
+	if (p->lost != PRIMARY_STOPS) {
+		err(p->ctx,
+		    "protection of %s stopped after %llu checkpoints: backup lost: %s",
+		    p->o->domain, (unsigned long long)p->acked, p->why);
+		write_status(p, p->lost == BACKUP_LOST ? "backup-lost" :
+							 "backup-stopped");
+		return -ENOTCONN;
+	}
+	if (stop == XREPL_STOP_FAULT)
+		err(p->ctx,
+		    "protection of %s stopped after %llu checkpoints: %s",
+		    p->o->domain, (unsigned long long)p->acked, p->why);
+	else
+		info(p->ctx,
+		     "protection of %s stopped after %llu checkpoints (%s): %s",
+		     p->o->domain, (unsigned long long)p->acked,
+		     xrepl_stop_name(stop), p->why);
+	write_status(p, guest_end_state(stop, "failed"));
+	if (stop == XREPL_STOP_SHUTDOWN || stop == XREPL_STOP_CRASH ||
+	    stop == XREPL_STOP_REBOOT)
+		p->came_back =
+			guest_shutdown_action(p->ctx, p->lx, p->domid, stop);
+	return stop == XREPL_STOP_FAULT ? -EIO : 0;
+}
+
+/*
+ * Our STOP went unconfirmed: the backup may run the guest from checkpoint
+ * N, so nothing the guest did after N may be seen. It stays paused here
+ * and its held output is dropped; the admin decides which copy lives.
+ */
+static int hold_back(struct primary *p)
+{
+	libxl_dominfo info;
+	int alive;
+
+	libxl_dominfo_init(&info);
+	alive = !libxl_domain_info(p->lx, &info, p->domid) && !info.dying;
+	libxl_dominfo_dispose(&info);
+	if (alive)
+		libxl_domain_pause(p->lx, p->domid, NULL);
+	abandon_hooks(p, 0);
+	err(p->ctx,
+	    "protection of %s stopped (%s: %s), but the backup did not confirm it: it may run the guest from checkpoint %llu. %s; its output since was dropped. Check the backup host, then `xl unpause %s' or `xl destroy %s'",
+	    p->o->domain, xrepl_stop_name(p->stop), p->why,
+	    (unsigned long long)p->acked,
+	    alive ? "The guest is paused here" : "The guest is gone here",
+	    p->o->domain, p->o->domain);
+	write_status(p, "unconfirmed");
+	return -EIO;
+}
+
+/* After xc_domain_save: end protection the way its reason asks. */
+static int finish(struct primary *p, int saved)
+{
+	pthread_mutex_lock(&p->lock);
+	if (!p->lost) {
+		p->lost = PRIMARY_STOPS;
+		p->stop = saved ? XREPL_STOP_FAULT : XREPL_STOP_UNPROTECT;
+		snprintf(p->why, sizeof(p->why), "%s",
+			 saved ? "libxc's save failed (see above)" :
+				 "xrepl unprotect");
+	}
+	pthread_mutex_unlock(&p->lock);
+	/* a sender blocked in write() to a silent backup waits no longer */
+	if (p->lost != PRIMARY_STOPS && !p->o->blackhole)
+		shutdown(p->o->out, SHUT_RDWR);
+	pthread_join(p->sender, NULL);
+	p->sender_started = 0;
+	if (p->lost != PRIMARY_STOPS || tell_backup(p))
+		return run_on(p);
+	return hold_back(p);
 }
 
 XREPL_EXPORT int xrepl_protect(struct xrepl_ctx *ctx,
@@ -801,36 +1147,23 @@ XREPL_EXPORT int xrepl_protect(struct xrepl_ctx *ctx,
 	close(p.pipe_w);
 	p.pipe_w = -1;
 	pthread_join(p.reader, NULL);
-	pthread_join(p.sender, NULL);
-	if (p.lost || saved)
-		resume_suspended(ctx, p.lx, p.domid);
-	if (p.lost) {
-		err(ctx,
-		    "protection of %s stopped after %llu checkpoints: backup lost: %s",
-		    o->domain, (unsigned long long)p.acked, p.why);
-		write_status(&p, "backup-lost");
-		r = -ENOTCONN;
-	} else if (saved) {
-		err(ctx, "protection of %s stopped: xc_domain_save failed",
-		    o->domain);
-		write_status(&p, "failed");
-		r = -EIO;
-	} else {
-		if (!o->blackhole)
-			xrepl_wire_send(p.w, XREPL_FRAME_BYE, "unprotect", 9);
-		info(ctx, "protection of %s stopped after %llu checkpoints",
-		     o->domain, (unsigned long long)p.acked);
-		write_status(&p, "stopped");
-		r = 0;
-	}
-	abandon_hooks(&p);
+	r = finish(&p, saved);
+	if (o->ended)
+		*o->ended = p.lost != PRIMARY_STOPS ? 0 :
+			    p.stop == XREPL_STOP_REBOOT && !p.came_back ?
+						      XREPL_STOP_SHUTDOWN :
+						      p.stop;
 	if (!o->blackhole) {
 		/* wakes the receiver on a socket; on pipes it ends by timeout */
 		shutdown(o->in, SHUT_RDWR);
 		pthread_join(p.receiver, NULL);
 	}
 out:
-	abandon_hooks(&p);
+	if (p.sender_started) {
+		chunk_queue_close(&p.q);
+		pthread_join(p.sender, NULL);
+	}
+	abandon_hooks(&p, 1);
 	if (p.pipe_w >= 0)
 		close(p.pipe_w);
 	if (p.pipe_r >= 0)
@@ -839,6 +1172,8 @@ out:
 	xrepl_wire_free(p.w);
 	if (p.xch)
 		xc_interface_close(p.xch);
+	if (p.xs)
+		xs_close(p.xs);
 	if (p.lx)
 		libxl_ctx_free(p.lx);
 	xtl_logger_destroy(p.xtl);

@@ -31,7 +31,7 @@
 #include "libxrepl-private.h"
 
 #define WIRE_HDR 8
-#define WIRE_VERSION 1
+#define WIRE_VERSION 2
 #define NONCE_LEN 32
 #define MAC_LEN 32
 
@@ -66,6 +66,18 @@ static const char *const type_names[] = {
 	[XREPL_FRAME_BYE] = "BYE",
 	[XREPL_FRAME_DISK] = "DISK",
 	[XREPL_FRAME_DISK_STATE] = "DISK_STATE",
+	[XREPL_FRAME_STOP] = "STOP",
+};
+
+static const char *const stop_names[] = {
+	[XREPL_STOP_UNPROTECT] = "unprotect",
+	[XREPL_STOP_FAULT] = "fault",
+	[XREPL_STOP_SHUTDOWN] = "shutdown",
+	[XREPL_STOP_DESTROYED] = "destroyed",
+	[XREPL_STOP_CRASH] = "crash",
+	[XREPL_STOP_REBOOT] = "reboot",
+	[XREPL_STOP_TERMINATED] = "terminated",
+	[XREPL_STOP_CONFIRM] = "confirm",
 };
 
 /* the longest of them all (DISK), which the receive buffer must hold */
@@ -85,6 +97,7 @@ static const uint32_t type_max[] = {
 	[XREPL_FRAME_BYE] = 256,
 	[XREPL_FRAME_DISK] = PAYLOAD_MAX,
 	[XREPL_FRAME_DISK_STATE] = XREPL_DISK_STATE_MAX,
+	[XREPL_FRAME_STOP] = 1 + 255,
 };
 
 /* Frames whose payload has exactly its maximum length. */
@@ -92,7 +105,7 @@ static int fixed_length(uint8_t type)
 {
 	return type != XREPL_FRAME_CONFIG && type != XREPL_FRAME_STREAM &&
 	       type != XREPL_FRAME_BYE && type != XREPL_FRAME_DISK &&
-	       type != XREPL_FRAME_DISK_STATE;
+	       type != XREPL_FRAME_DISK_STATE && type != XREPL_FRAME_STOP;
 }
 
 XREPL_EXPORT const char *xrepl_frame_type_name(unsigned int type)
@@ -101,6 +114,14 @@ XREPL_EXPORT const char *xrepl_frame_type_name(unsigned int type)
 	    !type_names[type])
 		return "unknown";
 	return type_names[type];
+}
+
+XREPL_EXPORT const char *xrepl_stop_name(unsigned int reason)
+{
+	if (reason >= sizeof(stop_names) / sizeof(stop_names[0]) ||
+	    !stop_names[reason])
+		return "unknown";
+	return stop_names[reason];
 }
 
 /* ------------------------------------------------------------ keys */
@@ -239,7 +260,9 @@ wire_error(struct xrepl_wire *w, int r, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(w->msg, sizeof(w->msg), fmt, ap);
 	va_end(ap);
-	err(w->ctx, "%s", w->msg);
+	/* a quiet peer is the caller's to judge: it may just be idle */
+	if (r != -ETIMEDOUT)
+		err(w->ctx, "%s", w->msg);
 	return r;
 }
 
@@ -306,6 +329,42 @@ XREPL_EXPORT int xrepl_wire_send_disk(struct xrepl_wire *w, const char *vdev,
 		r = send_parts(w, XREPL_FRAME_DISK, head, 1 + vlen, p, n);
 	}
 	return r;
+}
+
+XREPL_EXPORT int xrepl_wire_send_stop(struct xrepl_wire *w,
+				      enum xrepl_stop reason, const char *text)
+{
+	uint8_t head = (uint8_t)reason;
+	size_t len = strnlen(text, 255);
+
+	return send_parts(w, XREPL_FRAME_STOP, &head, 1, text, len);
+}
+
+XREPL_EXPORT int xrepl_stop_parse(const struct xrepl_frame *f,
+				  enum xrepl_stop *reason, const char **text,
+				  size_t *len, const char **why)
+{
+	size_t i;
+
+	if (f->type != XREPL_FRAME_STOP || !f->len) {
+		*why = "not a STOP frame";
+		return -EPROTO;
+	}
+	if (!strcmp(xrepl_stop_name(f->payload[0]), "unknown")) {
+		*why = "unknown reason in a STOP frame";
+		return -EPROTO;
+	}
+	/* it goes into logs and status JSON as it is */
+	for (i = 1; i < f->len; i++)
+		if (f->payload[i] < 0x20 || f->payload[i] > 0x7e ||
+		    f->payload[i] == '"' || f->payload[i] == '\\') {
+			*why = "a STOP frame's text is not plain printable ASCII";
+			return -EPROTO;
+		}
+	*reason = (enum xrepl_stop)f->payload[0];
+	*text = (const char *)f->payload + 1;
+	*len = f->len - 1;
+	return 0;
 }
 
 /* u8 n, then n bytes of a device name without NULs, at P (LEN left) */

@@ -177,6 +177,12 @@ void netbuf_remove(struct netbuf *nb)
 	teardown(nb);
 }
 
+void netbuf_drop(struct netbuf *nb)
+{
+	if (nb)
+		teardown(nb);
+}
+
 int netbuf_buffer(struct netbuf *nb)
 {
 	return plug_action(nb, rtnl_qdisc_plug_buffer, "buffer");

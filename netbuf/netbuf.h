@@ -43,6 +43,12 @@ int netbuf_add(struct netbuf_ctx *ctx, const char *ifname, uint32_t limit,
 	       struct netbuf **nb);
 /* Releases everything held and removes every object netbuf_add made. */
 void netbuf_remove(struct netbuf *nb);
+/*
+ * Removes every object netbuf_add made without releasing: what the plug
+ * holds is dropped, never sent (output of an epoch that another host may
+ * yet run from an earlier checkpoint).
+ */
+void netbuf_drop(struct netbuf *nb);
 
 /* Epochs (sch_plug keeps one finished epoch): at suspend, a barrier. */
 int netbuf_buffer(struct netbuf *nb);

@@ -70,6 +70,12 @@ check "disk-server without an image exits 1" test $? = 1
 check "disk-server without an image prints usage" grep -q 'Usage: xrepl disk-server' "$out"
 "$xrepl" disk-server img --socket a --listen 1 >"$out" 2>&1
 check "disk-server wants one of --socket and --listen" grep -q 'Usage: xrepl disk-server' "$out"
+key=$(mktemp -u)
+"$xrepl" genkey "$key" >/dev/null 2>&1
+"$xrepl" receive --stdio -k "$key" --ack-trace /nonexistent/dir/trace </dev/null >"$out" 2>&1
+check "receive names an unwritable ack trace" \
+	grep -q 'cannot open /nonexistent/dir/trace' "$out"
+rm -f "$key"
 "$xrepl" receive >"$out" 2>&1
 check "receive needs --stdio or --listen" grep -q 'Usage: xrepl receive' "$out"
 XREPL_RUN_DIR=$(mktemp -d) "$xrepl" failover nosuch >"$out" 2>&1

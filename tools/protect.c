@@ -53,12 +53,17 @@ static void usage(FILE *f)
 		"      --netbuf-trace FILE  append \"<unix time> buffer|release <epoch>\"\n"
 		"                        for every barrier and release\n"
 		"  -d, --no-disk         do not replicate disks (needs -F)\n"
-		"  -F, --unsafe          allow -b, -n and -d\n\n"
+		"  -F, --unsafe          allow -b, -n and -d\n"
+		"      --reboot-wait SEC  how long a rebooting guest may take to come\n"
+		"                        back as a new domain, which is then protected\n"
+		"                        again (default 120; 0: protection ends)\n\n"
 		"Every vif's output is held until the backup has acknowledged the\n"
 		"checkpoint that produced it, and every disk (each must be on\n"
 		"script=block-xrepl) is replicated with it: the backup's ACK of a\n"
 		"checkpoint covers the disk writes the guest had seen complete when it\n"
-		"was suspended. Stop with `xrepl unprotect DOMAIN' or SIGTERM.\n",
+		"was suspended. Stop with `xrepl unprotect DOMAIN' or SIGTERM (SIGHUP is\n"
+		"ignored). When the guest shuts down, crashes or is destroyed, the backup\n"
+		"destroys its copy and protection ends.\n",
 		prog_name, prog_name);
 }
 
@@ -144,21 +149,14 @@ static int connect_command(const char *cmd, const char *host, pid_t *pid)
 }
 
 static int connect_and_protect(struct xrepl_ctx *ctx,
-			       struct xrepl_protect_opts *o,
-			       const char *key_file, const char *ssh,
-			       const char *target)
+			       struct xrepl_protect_opts *o, const uint8_t *key,
+			       const char *ssh, const char *target)
 {
-	uint8_t key[XREPL_KEY_LEN];
 	char status_file[4096];
 	pid_t child = 0;
 	int fd = -1, r, status;
 
-	signal(SIGPIPE, SIG_IGN);
-	signal(SIGTERM, on_stop);
-	signal(SIGINT, on_stop);
 	if (!o->blackhole) {
-		if (xrepl_key_load(ctx, key_file, key) < 0)
-			return -EINVAL;
 		o->key = key;
 		fd = ssh ? connect_command(ssh, target, &child) :
 			   connect_tcp(target);
@@ -182,6 +180,57 @@ static int connect_and_protect(struct xrepl_ctx *ctx,
 	return r;
 }
 
+/* The domain DOMAIN once more, under another id: 0, or -ETIMEDOUT. */
+static int wait_for_reboot(struct xrepl_ctx *ctx, const char *domain,
+			   uint32_t old, unsigned int seconds)
+{
+	unsigned int i;
+	uint32_t domid;
+
+	fprintf(stderr, "%s: %s reboots: waiting up to %u s for it\n",
+		prog_name, domain, seconds);
+	for (i = 0; i < seconds * 10 && !stop; i++) {
+		if (xrepl_domain_running(ctx, domain, &domid) == 1 &&
+		    domid != old)
+			return 0;
+		usleep(100000);
+	}
+	fprintf(stderr, "%s: %s did not come back within %u s\n", prog_name,
+		domain, seconds);
+	return -ETIMEDOUT;
+}
+
+/* Protection, and again after each reboot of the guest. */
+static int protect_loop(struct xrepl_ctx *ctx, struct xrepl_protect_opts *o,
+			const char *key_file, const char *ssh,
+			const char *target, unsigned int reboot_wait)
+{
+	uint8_t key[XREPL_KEY_LEN];
+	enum xrepl_stop ended;
+	uint32_t domid;
+	int r;
+
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGTERM, on_stop);
+	signal(SIGINT, on_stop);
+	/* a closed ssh session must not end protection */
+	signal(SIGHUP, SIG_IGN);
+	if (!o->blackhole && xrepl_key_load(ctx, key_file, key) < 0)
+		return -EINVAL;
+	o->ended = &ended;
+	for (;;) {
+		ended = 0;
+		if (xrepl_domain_running(ctx, o->domain, &domid) < 0)
+			domid = 0;
+		r = connect_and_protect(ctx, o, key, ssh, target);
+		if (r < 0 || ended != XREPL_STOP_REBOOT || !reboot_wait || stop)
+			return r;
+		r = wait_for_reboot(ctx, o->domain, domid, reboot_wait);
+		if (r < 0)
+			return r;
+	}
+}
+
 int protect_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 {
 	static const struct option longopts[] = {
@@ -198,6 +247,7 @@ int protect_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 		{ "netbuf-trace", required_argument, NULL, 'T' },
 		{ "no-disk", no_argument, NULL, 'd' },
 		{ "unsafe", no_argument, NULL, 'F' },
+		{ "reboot-wait", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -211,6 +261,7 @@ int protect_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 	const char *key_file = XREPL_DEFAULT_KEY, *ssh = NULL;
 	const char *netbuf_trace = NULL;
 	int no_net = 0, no_disk = 0, unsafe = 0, c, r;
+	unsigned int reboot_wait = 120;
 	unsigned long netbuf_limit = NETBUF_LIMIT_DEFAULT;
 	struct protect_netbuf *pn = NULL;
 	struct protect_disks *pd = NULL;
@@ -263,6 +314,9 @@ int protect_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 		case 'F':
 			unsafe = 1;
 			break;
+		case 'R':
+			reboot_wait = (unsigned int)atoi(optarg);
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -308,7 +362,7 @@ int protect_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 		}
 	}
 	o.domain = argv[optind];
-	r = connect_and_protect(ctx, &o, key_file, ssh, argv[optind + 1]);
+	r = protect_loop(ctx, &o, key_file, ssh, argv[optind + 1], reboot_wait);
 	protect_disks_free(pd);
 	protect_netbuf_free(pn);
 	return r < 0;

@@ -194,7 +194,7 @@ static int send_epoch(void *data, uint64_t epoch, struct xrepl_wire *w)
 	return r;
 }
 
-static void abandon(void *data)
+static void abandon(void *data, int release)
 {
 	remove_all(data);
 }

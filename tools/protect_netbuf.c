@@ -22,10 +22,13 @@ struct protect_netbuf {
 	FILE *trace;
 };
 
-static void remove_all(struct protect_netbuf *pn)
+static void remove_all(struct protect_netbuf *pn, int release)
 {
 	while (pn->n)
-		netbuf_remove(pn->nb[--pn->n]);
+		if (release)
+			netbuf_remove(pn->nb[--pn->n]);
+		else
+			netbuf_drop(pn->nb[--pn->n]);
 	free(pn->nb);
 	pn->nb = NULL;
 	netbuf_ctx_free(pn->ctx);
@@ -111,7 +114,7 @@ static int start(void *data, uint32_t domid)
 		return r;
 	r = add_vifs(pn, domid);
 	if (r < 0)
-		remove_all(pn);
+		remove_all(pn, 1);
 	return r;
 }
 
@@ -126,8 +129,10 @@ static int each(struct protect_netbuf *pn, int (*op)(struct netbuf *))
 }
 
 /*
- * Stamped before the operation, so that a frame seen on the wire after a
- * release is never dated before it: what the output-commit check needs.
+ * What the output-commit checks need: a release is stamped before it, so
+ * that a frame seen on the wire after it is never dated before it; a
+ * barrier after it, so that a frame the guest sent after the stamp surely
+ * belongs to a later epoch.
  */
 static void trace(struct protect_netbuf *pn, const char *what, uint64_t epoch)
 {
@@ -143,8 +148,10 @@ static void trace(struct protect_netbuf *pn, const char *what, uint64_t epoch)
 
 static int suspend(void *data, uint64_t epoch)
 {
+	int r = each(data, netbuf_buffer);
+
 	trace(data, "buffer", epoch);
-	return each(data, netbuf_buffer);
+	return r;
 }
 
 static int commit(void *data, uint64_t epoch)
@@ -153,9 +160,9 @@ static int commit(void *data, uint64_t epoch)
 	return each(data, netbuf_release_one);
 }
 
-static void abandon(void *data)
+static void abandon(void *data, int release)
 {
-	remove_all(data);
+	remove_all(data, release);
 }
 
 static void report(void *data, FILE *f)
@@ -218,7 +225,7 @@ void protect_netbuf_free(struct protect_netbuf *pn)
 {
 	if (!pn)
 		return;
-	remove_all(pn);
+	remove_all(pn, 1);
 	if (pn->trace)
 		fclose(pn->trace);
 	free(pn);

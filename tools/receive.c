@@ -17,11 +17,34 @@
 #include "run_dir.h"
 #include "subcommands.h"
 
-static volatile int failover;
+static volatile int failover, stop;
 
 static void on_failover(int sig)
 {
 	failover = 1;
+}
+
+static void on_stop(int sig)
+{
+	stop = 1;
+}
+
+/*
+ * SIGTERM and SIGINT stop reception (the copy is destroyed and the primary
+ * told; a listener stops its children first) and interrupt accept(); a
+ * closed ssh session's SIGHUP changes nothing.
+ */
+static void handle_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_stop };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = on_failover;
+	sigaction(SIGUSR1, &sa, NULL);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
 }
 
 static void usage(FILE *f)
@@ -44,7 +67,9 @@ static void usage(FILE *f)
 		"                        disk before they spill to a file (default 256)\n"
 		"      --spill-dir DIR   where they spill (default /var/tmp)\n"
 		"      --state-dir DIR   what each replica was last committed under, for\n"
-		"                        a resync next time (default /var/lib/xrepl)\n\n"
+		"                        a resync next time (default /var/lib/xrepl)\n"
+		"      --ack-trace FILE  append \"<unix time> ack <epoch>\" just before\n"
+		"                        every ACK\n\n"
 		"A disk on script=block-xrepl is replicated into the file or device its\n"
 		"target names (or --disk-map's TO); a missing file is created. It holds\n"
 		"exactly the primary's disk at the last complete checkpoint. When\n"
@@ -76,6 +101,77 @@ static int receive_one(struct xrepl_ctx *ctx, struct xrepl_receive_opts *o,
 	return r < 0;
 }
 
+struct children {
+	pid_t *pid;
+	size_t n;
+};
+
+static void children_reap(struct children *c, int block)
+{
+	pid_t pid;
+	size_t i;
+
+	/* libxl in each child needs SIGCHLD: reap here, do not ignore */
+	while ((pid = waitpid(-1, NULL, block ? 0 : WNOHANG)) > 0)
+		for (i = 0; i < c->n; i++)
+			if (c->pid[i] == pid)
+				c->pid[i] = c->pid[--c->n];
+}
+
+static void children_stop(struct children *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->n; i++)
+		kill(c->pid[i], SIGTERM);
+	while (c->n)
+		children_reap(c, 1);
+	free(c->pid);
+}
+
+/* Each connection in a child of its own; 1 on errors. */
+static int serve(struct xrepl_ctx *ctx, struct xrepl_receive_opts *o, int lfd,
+		 const char *state_dir, const char *spill_dir,
+		 uint64_t disk_buffer)
+{
+	struct children c = { 0 };
+	pid_t *grown;
+	int fd, r = 0;
+	pid_t pid;
+
+	while (!stop) {
+		children_reap(&c, 0);
+		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0 && errno == EINTR)
+			continue;
+		if (fd < 0) {
+			fprintf(stderr, "%s: accept: %s\n", prog_name,
+				strerror(errno));
+			r = 1;
+			break;
+		}
+		grown = realloc(c.pid, (c.n + 1) * sizeof(*c.pid));
+		pid = grown ? fork() : -1;
+		if (pid == 0) {
+			close(lfd);
+			o->in = fd;
+			o->out = fd;
+			_exit(receive_one(ctx, o, state_dir, spill_dir,
+					  disk_buffer));
+		}
+		if (grown)
+			c.pid = grown;
+		if (pid > 0)
+			c.pid[c.n++] = pid;
+		else
+			fprintf(stderr, "%s: cannot serve a primary: %s\n",
+				prog_name, strerror(errno));
+		close(fd);
+	}
+	children_stop(&c);
+	return r;
+}
+
 /* MAP: room for every --disk-map in ARGV */
 static int receive(struct xrepl_ctx *ctx, int argc, char *argv[],
 		   const char **map)
@@ -89,6 +185,7 @@ static int receive(struct xrepl_ctx *ctx, int argc, char *argv[],
 		{ "disk-buffer", required_argument, NULL, 'B' },
 		{ "spill-dir", required_argument, NULL, 'D' },
 		{ "state-dir", required_argument, NULL, 'S' + 256 },
+		{ "ack-trace", required_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -99,10 +196,10 @@ static int receive(struct xrepl_ctx *ctx, int argc, char *argv[],
 	};
 	const char *key_file = XREPL_DEFAULT_KEY, *listen_spec = NULL;
 	const char *spill_dir = "/var/tmp", *state_dir = "/var/lib/xrepl";
+	const char *ack_trace = NULL;
 	unsigned long long disk_buffer = 256;
 	uint8_t key[XREPL_KEY_LEN];
-	int use_stdio = 0, n_map = 0, c, lfd, fd;
-	pid_t pid;
+	int use_stdio = 0, n_map = 0, c, lfd, r;
 
 	o.disk_map = map;
 
@@ -138,6 +235,9 @@ static int receive(struct xrepl_ctx *ctx, int argc, char *argv[],
 		case 'S' + 256:
 			state_dir = optarg;
 			break;
+		case 'A':
+			ack_trace = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -158,40 +258,31 @@ static int receive(struct xrepl_ctx *ctx, int argc, char *argv[],
 	if (xrepl_key_load(ctx, key_file, key) < 0)
 		return 1;
 	o.key = key;
+	if (ack_trace && !(o.ack_trace = fopen(ack_trace, "ae"))) {
+		fprintf(stderr, "%s: cannot open %s: %m\n", prog_name,
+			ack_trace);
+		return 1;
+	}
 	o.run_dir = run_dir();
-	signal(SIGPIPE, SIG_IGN);
-	signal(SIGUSR1, on_failover);
+	o.stop = &stop;
+	handle_signals();
 	if (use_stdio) {
 		o.in = 0;
 		o.out = 1;
-		return receive_one(ctx, &o, state_dir, spill_dir,
-				   disk_buffer << 20);
+		r = receive_one(ctx, &o, state_dir, spill_dir,
+				disk_buffer << 20);
+		goto out;
 	}
+	r = 1;
 	lfd = listen_tcp(listen_spec);
 	if (lfd < 0)
-		return 1;
-	for (;;) {
-		/* libxl in each child needs SIGCHLD: reap here, do not ignore */
-		while (waitpid(-1, NULL, WNOHANG) > 0)
-			;
-		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno == EINTR)
-				continue;
-			fprintf(stderr, "%s: accept: %s\n", prog_name,
-				strerror(errno));
-			return 1;
-		}
-		pid = fork();
-		if (pid == 0) {
-			close(lfd);
-			o.in = fd;
-			o.out = fd;
-			_exit(receive_one(ctx, &o, state_dir, spill_dir,
-					  disk_buffer << 20));
-		}
-		close(fd);
-	}
+		goto out;
+	r = serve(ctx, &o, lfd, state_dir, spill_dir, disk_buffer << 20);
+	close(lfd);
+out:
+	if (o.ack_trace)
+		fclose(o.ack_trace);
+	return r;
 }
 
 int receive_main(struct xrepl_ctx *ctx, int argc, char *argv[])

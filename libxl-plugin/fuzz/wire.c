@@ -2,8 +2,8 @@
 /*
  * libFuzzer: what a backup reads from an unauthenticated peer. The input is
  * the peer's bytes: the backup's side of the handshake runs on them, then
- * the frame parser takes the rest, and DISK and DISK_STATE frames are
- * taken apart.
+ * the frame parser takes the rest, and DISK, DISK_STATE and STOP frames
+ * are taken apart.
  */
 #include <fcntl.h>
 #include <stddef.h>
@@ -23,6 +23,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t pos = 0, at, used, disk_len;
 	uint64_t id;
 	const uint8_t *disk;
+	const char *text;
+	enum xrepl_stop reason;
 	struct xrepl_frame f;
 	struct xrepl_wire *w;
 	const char *why;
@@ -54,6 +56,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (r == 1 && f.type == XREPL_FRAME_DISK)
 			xrepl_disk_frame_parse(&f, vdev, &disk, &disk_len,
 					       &why);
+		if (r == 1 && f.type == XREPL_FRAME_STOP)
+			xrepl_stop_parse(&f, &reason, &text, &disk_len, &why);
 		for (at = 0;
 		     r == 1 && f.type == XREPL_FRAME_DISK_STATE &&
 		     xrepl_disk_state_next(&f, &at, vdev, &id, &why) == 1;)

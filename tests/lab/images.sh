@@ -14,7 +14,10 @@ mkdir -p "$LAB_DIR"/{debs,stage}
 cd "$LAB_DIR"
 log() { printf '[lab %(%H:%M:%S)T] %s\n' -1 "$*"; }
 
-HOST_PKGS="qemu-system-x86 mmdebstrap cpio busybox-static kmod"
+# python3, tcpdump, iproute2, e2fsprogs, ping and nc: the two-host lab
+# (pair.sh): its agent client, the observer and the hosts' data disks.
+HOST_PKGS="qemu-system-x86 mmdebstrap cpio busybox-static kmod python3 tcpdump
+	iproute2 e2fsprogs iputils-ping netcat-openbsd"
 need=()
 for p in $HOST_PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need+=("$p")
@@ -52,8 +55,9 @@ if [ ! -e "stage/kernel/lib/modules/$KVER/modules.dep" ]; then
 fi
 cp -u "stage/kernel/boot/vmlinuz-$KVER" vmlinuz
 
-# tcpdump and the libraries xrepl is linked against ride along in dom0.
-DOM0_PKGS="xen-utils-$XENVER,xenstore-utils,iproute2,bridge-utils,kmod,busybox,procps,mount,iputils-ping,netcat-openbsd,tcpdump,nbd-client,strace,liblz4-1,libnl-3-200,libnl-route-3-200,libssl3"
+# tcpdump and the libraries xrepl is linked against ride along in dom0;
+# qemu-guest-agent is how the two-host lab runs commands there.
+DOM0_PKGS="xen-utils-$XENVER,xenstore-utils,iproute2,bridge-utils,kmod,busybox,procps,mount,iputils-ping,netcat-openbsd,tcpdump,nbd-client,strace,liblz4-1,libnl-3-200,libnl-route-3-200,libssl3,qemu-guest-agent"
 if [ ! -s dom0-rootfs.tar ] || [ "$(cat dom0-rootfs.pkgs 2>/dev/null)" != "$DOM0_PKGS" ]; then
 	log "mmdebstrap dom0 rootfs"
 	src=/etc/apt/sources.list.d/debian.sources
@@ -70,7 +74,8 @@ fi
 
 DOM0_MODS="xenfs xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xen-blkback
 	xen-netback loop bridge veth ifb sch_plug sch_ingress sch_prio
-	cls_u32 cls_basic cls_matchall act_mirred nbd virtio_pci virtio_blk"
+	cls_u32 cls_basic cls_matchall act_mirred nbd virtio_pci virtio_blk
+	virtio_net virtio_console sch_netem ext4"
 GUEST_MODS="xen-netfront xen-blkfront ipv6"
 
 # copy_modules ROOT MODULE...: the modules and their dependencies
@@ -113,6 +118,7 @@ if [ ! -s dom0.cpio ] || [ "$(cat dom0.inputs 2>/dev/null)" != "$inputs" ]; then
 	install -m 755 "$HERE/dom0/init" dom0root/init
 	install -m 644 "$HERE/dom0/lib.sh" dom0root/lab/lib.sh
 	install -m 755 "$HERE/dom0/run-scenarios" dom0root/lab/run-scenarios
+	install -m 755 "$HERE/dom0/pair-host" dom0root/lab/pair-host
 	install -m 644 "$HERE"/guest/*.cfg dom0root/lab/
 	(cd dom0root && find . | cpio -o -H newc --quiet) >dom0.cpio.tmp
 	mv dom0.cpio.tmp dom0.cpio

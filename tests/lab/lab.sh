@@ -9,7 +9,9 @@
 #                                        tests/lab/scenarios/ by default),
 #                                        print PASS/FAIL and @@TIMING lines;
 #                                        exit 1 on any failure, missing
-#                                        result or timeout
+#                                        result or timeout; pair-* scenarios
+#                                        run afterwards on two hosts booted
+#                                        for them (pair.sh)
 #   lab.sh shell [-r ROOT]               boot to an interactive dom0 shell on
 #                                        this terminal (Ctrl-a x quits)
 #
@@ -48,6 +50,23 @@ shift $((OPTIND - 1))
 "$HERE/images.sh"
 [ "$cmd" = build ] && exit 0
 
+if [ $# -eq 0 ]; then
+	set -- $(cd "$HERE/scenarios" && ls *.sh | sed 's/\.sh$//')
+fi
+pair=()
+one=()
+for s in "$@"; do
+	[ -f "$HERE/scenarios/$s.sh" ] || { echo "lab.sh: no scenario '$s' in $HERE/scenarios" >&2; exit 2; }
+	case $s in
+	pair-*) pair+=("$s") ;;
+	*) one+=("$s") ;;
+	esac
+done
+if [ "$cmd" = check ] && [ ${#one[@]} = 0 ]; then
+	exec "$HERE/pair.sh" check ${ROOT:+-r "$ROOT"} ${OUT:+-o "$OUT"} "${pair[@]}"
+fi
+set -- "${one[@]}"
+
 mkdir -p "$LAB_DIR/logs"
 work=$(mktemp -d "$LAB_DIR/logs/.run.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -55,12 +74,7 @@ trap 'rm -rf "$work"' EXIT
 # The job archive: scenarios, their order, and this tree's build.
 mkdir -p "$work/job/lab/scenarios" "$work/job/job"
 cp "$HERE"/scenarios/*.sh "$work/job/lab/scenarios/"
-if [ $# -eq 0 ]; then
-	set -- $(cd "$HERE/scenarios" && ls *.sh | sed 's/\.sh$//')
-fi
-for s in "$@"; do
-	[ -f "$HERE/scenarios/$s.sh" ] || { echo "lab.sh: no scenario '$s' in $HERE/scenarios" >&2; exit 2; }
-done
+rm -f "$work/job/lab/scenarios"/pair-*.sh
 echo "$*" >"$work/job/job/scenarios"
 [ -n "$ROOT" ] && cp -a "$ROOT/." "$work/job/"
 (cd "$work/job" && find . | cpio -o -H newc --quiet) >"$work/job.cpio"
@@ -138,4 +152,7 @@ for s in "$@"; do
 	esac
 done
 grep -E '\(XEN\).*(Panic|FATAL)|Kernel panic' "$log" | head -n 5 | sed 's/^/lab: /' || true
+if [ ${#pair[@]} -gt 0 ]; then
+	"$HERE/pair.sh" check ${ROOT:+-r "$ROOT"} ${OUT:+-o "$OUT"} "${pair[@]}" || ok=0
+fi
 [ $ok = 1 ]

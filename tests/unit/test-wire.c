@@ -216,7 +216,7 @@ static void forged_auth_is_refused(void **state)
 {
 	struct side p, b;
 	struct xrepl_frame f;
-	uint8_t hello[36] = { 1 }, auth[32] = { 0 };
+	uint8_t hello[36] = { 2 }, auth[32] = { 0 };
 	pthread_t t;
 
 	open_pair(&p, &b, key_a, key_a);
@@ -230,6 +230,27 @@ static void forged_auth_is_refused(void **state)
 	pthread_join(t, NULL);
 	assert_int_equal(b.r, -EACCES);
 	assert_non_null(strstr(b.msg, "the primary does not hold our key"));
+	close_side(&p);
+	close_side(&b);
+}
+
+/* A peer of the protocol before STOP frames is refused, by version. */
+static void old_version_is_refused(void **state)
+{
+	uint8_t hello[36] = { 1 };
+	struct side p, b;
+	struct xrepl_frame f;
+	pthread_t t;
+
+	open_pair(&p, &b, key_a, key_a);
+	pthread_create(&t, NULL, backup_thread, &b);
+	assert_int_equal(xrepl_wire_send(p.w, XREPL_FRAME_HELLO, hello, 36), 0);
+	assert_int_equal(xrepl_wire_recv(p.w, &f, 1000), 1);
+	assert_int_equal(f.type, XREPL_FRAME_BYE);
+	pthread_join(t, NULL);
+	assert_int_equal(b.r, -EPROTO);
+	assert_non_null(strstr(
+		b.msg, "the peer speaks protocol version 1, we speak 2"));
 	close_side(&p);
 	close_side(&b);
 }
@@ -337,6 +358,61 @@ static void parse_in_any_chunks(void **state)
 	xrepl_unref(ctx);
 }
 
+/* A STOP carries its reason both ways; a hostile one is refused by name. */
+static void stop_frames(void **state)
+{
+	static const struct {
+		uint8_t bytes[6];
+		size_t len;
+		const char *why;
+	} bad[] = {
+		{ { 0 }, 0, "not a STOP frame" },
+		{ { 0 }, 1, "unknown reason" },
+		{ { 99, 'x' }, 2, "unknown reason" },
+		{ { XREPL_STOP_FAULT, 'a', '\n' }, 3, "printable" },
+		{ { XREPL_STOP_FAULT, '"', '}' }, 3, "printable" },
+	};
+	struct xrepl_frame f = { .type = XREPL_FRAME_STOP };
+	struct side p, b;
+	enum xrepl_stop reason;
+	const char *text, *why;
+	size_t len, i;
+
+	open_pair(&p, &b, key_a, key_a);
+	handshake(&p, &b);
+	assert_int_equal(xrepl_wire_send_stop(p.w, XREPL_STOP_SHUTDOWN,
+					      "guest powered off"),
+			 0);
+	assert_int_equal(xrepl_wire_recv(b.w, &f, 1000), 1);
+	assert_int_equal(f.type, XREPL_FRAME_STOP);
+	assert_int_equal(xrepl_stop_parse(&f, &reason, &text, &len, &why), 0);
+	assert_int_equal(reason, XREPL_STOP_SHUTDOWN);
+	assert_int_equal(len, strlen("guest powered off"));
+	assert_memory_equal(text, "guest powered off", len);
+	assert_string_equal(xrepl_stop_name(reason), "shutdown");
+	assert_int_equal(xrepl_wire_send_stop(b.w, XREPL_STOP_CONFIRM, ""), 0);
+	assert_int_equal(xrepl_wire_recv(p.w, &f, 1000), 1);
+	assert_int_equal(xrepl_stop_parse(&f, &reason, &text, &len, &why), 0);
+	assert_int_equal(reason, XREPL_STOP_CONFIRM);
+	assert_int_equal(len, 0);
+	close_side(&p);
+	close_side(&b);
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		f.type = i ? XREPL_FRAME_STOP : XREPL_FRAME_BYE;
+		f.payload = bad[i].bytes;
+		f.len = (uint32_t)bad[i].len;
+		why = NULL;
+		assert_int_equal(xrepl_stop_parse(&f, &reason, &text, &len,
+						  &why),
+				 -EPROTO);
+		if (!strstr(why, bad[i].why))
+			fail_msg("case %zu: \"%s\" lacks \"%s\"", i, why,
+				 bad[i].why);
+	}
+	assert_string_equal(xrepl_stop_name(0), "unknown");
+}
+
 static void silence_times_out(void **state)
 {
 	struct side p, b;
@@ -395,9 +471,11 @@ int main(void)
 		cmocka_unit_test(disk_state_entries),
 		cmocka_unit_test(wrong_key_is_refused_both_ways),
 		cmocka_unit_test(forged_auth_is_refused),
+		cmocka_unit_test(old_version_is_refused),
 		cmocka_unit_test(garbage_is_refused_with_a_reason),
 		cmocka_unit_test(frames_are_bounds_checked),
 		cmocka_unit_test(parse_in_any_chunks),
+		cmocka_unit_test(stop_frames),
 		cmocka_unit_test(silence_times_out),
 		cmocka_unit_test(key_files),
 	};

@@ -138,6 +138,19 @@ protect_to_localhost() {
 	) &
 }
 
+# protect_to_host NAME HOST: xrepl protect NAME in the background over TCP
+# to xrepl receive --listen on HOST (the default key; buffering and disks
+# unless $PROTECT_FLAGS says otherwise), every $INTERVAL_MS (100); sets
+# $ppid. Log: /run/protect.log. For the two-host lab, where the lab host
+# runs commands here and waits for their output to close.
+protect_to_host() {
+	{
+		XREPL_LOG=info xrepl protect -i "${INTERVAL_MS:-100}" $PROTECT_FLAGS "$1" "$2"
+		echo "@@EXIT $?"
+	} </dev/null >/run/protect.log 2>&1 &
+	ppid=$!
+}
+
 # wait_acked NAME N SECONDS: until the primary has N acknowledged epochs;
 # fails at once if the primary ($ppid) exits first
 wait_acked() {
@@ -177,6 +190,21 @@ protect_with_retries() {
 			fail "fewer than $epochs acknowledged checkpoints: $(tail -n 1 /run/protect.log)"
 	done
 	fail "the guest died under protection in 5 attempts"
+}
+
+# lab_reset: no domain, no xrepl process, no probe, no disk image, no
+# guest console log left, whatever the last scenario did
+lab_reset() {
+	local d
+	pkill -9 -f '^xrepl (protect|receive)' 2>/dev/null
+	pkill -9 -x tcpdump 2>/dev/null
+	pkill -9 -x ping 2>/dev/null
+	for d in $(xl list 2>/dev/null | awk 'NR > 2 { print $1 }'); do
+		xl destroy "$d" >/dev/null 2>&1
+	done
+	# disk images and replicas (in dom0's memory, or a pair host's disk)
+	rm -f /var/lib/xrepl/*.img /var/lib/xrepl/*.state
+	rm -f /var/log/xen/console/guest-*.log
 }
 
 show_logs() {

@@ -1,0 +1,321 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The protected guest's own life as Xen reports it: running, paused by an
+ * admin, or gone (shut down, rebooting, crashed, destroyed), and what each
+ * means for its backup. A rebooting guest comes back as a new domain under
+ * the same name (xl destroys the old one and builds a new one), which the
+ * tool protects again.
+ */
+#include <errno.h>
+#include <libxl.h>
+#include <libxl_utils.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "libxrepl-private.h"
+#include "lifecycle.h"
+#include "xen_log.h"
+
+/* how often a suspend request's fate is looked at besides watch events */
+#define SUSPEND_TICK_MS 20
+
+static enum xrepl_stop shutdown_stop(libxl_shutdown_reason reason)
+{
+	switch (reason) {
+	case LIBXL_SHUTDOWN_REASON_POWEROFF:
+		return XREPL_STOP_SHUTDOWN;
+	case LIBXL_SHUTDOWN_REASON_REBOOT:
+		return XREPL_STOP_REBOOT;
+	case LIBXL_SHUTDOWN_REASON_CRASH:
+	case LIBXL_SHUTDOWN_REASON_WATCHDOG:
+		return XREPL_STOP_CRASH;
+	default:
+		/* soft reset and the like keep the domain: not protectable */
+		return XREPL_STOP_FAULT;
+	}
+}
+
+enum guest_state guest_state_of(libxl_ctx *lx, uint32_t domid,
+				enum xrepl_stop *stop, char *why, size_t len)
+{
+	enum guest_state st = GUEST_GONE;
+	libxl_dominfo info;
+
+	libxl_dominfo_init(&info);
+	if (libxl_domain_info(lx, &info, domid)) {
+		*stop = XREPL_STOP_DESTROYED;
+		snprintf(why, len, "domain %u no longer exists", domid);
+	} else if (info.shutdown &&
+		   info.shutdown_reason == LIBXL_SHUTDOWN_REASON_SUSPEND) {
+		st = GUEST_SUSPENDED;
+	} else if (info.shutdown) {
+		*stop = shutdown_stop(info.shutdown_reason);
+		snprintf(why, len, "the guest shut down (%s)",
+			 libxl_shutdown_reason_to_string(info.shutdown_reason));
+	} else if (info.dying) {
+		*stop = XREPL_STOP_DESTROYED;
+		snprintf(why, len, "domain %u is being destroyed", domid);
+	} else {
+		st = info.paused ? GUEST_PAUSED : GUEST_RUNS;
+	}
+	libxl_dominfo_dispose(&info);
+	return st;
+}
+
+int guest_request_pending(struct xs_handle *xs, uint32_t domid, char *req,
+			  size_t len)
+{
+	char path[64];
+	unsigned int n;
+	char *v;
+	int r;
+
+	snprintf(path, sizeof(path), "/local/domain/%u/control/shutdown",
+		 domid);
+	v = xs_read(xs, XBT_NULL, path, &n);
+	if (!v)
+		return 0;
+	r = n && strcmp(v, "suspend");
+	if (r)
+		snprintf(req, len, "%.*s", (int)n, v);
+	free(v);
+	return r;
+}
+
+void guest_request_repeat(struct xs_handle *xs, uint32_t domid, const char *req)
+{
+	xs_transaction_t t;
+	char path[64];
+	unsigned int n;
+	char *v;
+	int same;
+
+	snprintf(path, sizeof(path), "/local/domain/%u/control/shutdown",
+		 domid);
+	do {
+		t = xs_transaction_start(xs);
+		if (t == XBT_NULL)
+			return;
+		v = xs_read(xs, t, path, &n);
+		same = v && n == strlen(req) && !memcmp(v, req, n);
+		free(v);
+		if (same)
+			xs_write(xs, t, path, req, n);
+	} while (!xs_transaction_end(xs, t, 0) && errno == EAGAIN);
+}
+
+static void drain_watches(struct xs_handle *xs)
+{
+	char **ev;
+
+	while ((ev = xs_check_watch(xs)))
+		free(ev);
+}
+
+/* The request back, if the guest has not taken it yet: 1 if so. */
+static int take_back(struct xs_handle *xs, const char *path)
+{
+	xs_transaction_t t;
+	unsigned int n;
+	char *v;
+	int r;
+
+	do {
+		t = xs_transaction_start(xs);
+		if (t == XBT_NULL)
+			return 0;
+		v = xs_read(xs, t, path, &n);
+		r = v && n == 7 && !memcmp(v, "suspend", 7);
+		free(v);
+		if (r && !xs_write(xs, t, path, "", 0))
+			r = 0;
+	} while (!xs_transaction_end(xs, t, 0) && errno == EAGAIN);
+	return r;
+}
+
+/*
+ * libxl's suspend (libxl_domain_suspend_only) blocks for up to a minute on
+ * a guest that an admin paused, destroyed or shut down meanwhile, and two
+ * minutes of held output and a backup that promotes are the result; this
+ * one watches for each. PVH guests take the request on their PV control
+ * node, as libxl asks them.
+ */
+enum guest_state guest_suspend(struct xs_handle *xs, libxl_ctx *lx,
+			       uint32_t domid, unsigned int timeout_ms,
+			       int *asked, enum xrepl_stop *stop, char *why,
+			       size_t len)
+{
+	struct pollfd pfd = { .fd = xs_fileno(xs), .events = POLLIN };
+	double waited = 0, t;
+	enum guest_state st;
+	char path[64];
+
+	snprintf(path, sizeof(path), "/local/domain/%u/control/shutdown",
+		 domid);
+	drain_watches(xs);
+	if (!*asked && !xs_write(xs, XBT_NULL, path, "suspend", 7)) {
+		snprintf(why, len, "cannot write %s: %s", path,
+			 strerror(errno));
+		return GUEST_RUNS;
+	}
+	*asked = 1;
+	for (;;) {
+		st = guest_state_of(lx, domid, stop, why, len);
+		if (st == GUEST_SUSPENDED || st == GUEST_GONE)
+			return st;
+		if (st == GUEST_PAUSED) {
+			/* taken, it is carried out once the guest runs */
+			if (take_back(xs, path))
+				*asked = 0;
+			return GUEST_PAUSED;
+		}
+		if (waited > timeout_ms) {
+			take_back(xs, path);
+			snprintf(why, len,
+				 "domain %u did not suspend within %u ms",
+				 domid, timeout_ms);
+			return GUEST_RUNS;
+		}
+		t = xrepl_now_ms();
+		if (poll(&pfd, 1, SUSPEND_TICK_MS) > 0)
+			drain_watches(xs);
+		/* a paused guest's time does not count */
+		if (st == GUEST_RUNS)
+			waited += xrepl_now_ms() - t;
+	}
+}
+
+const char *guest_end_state(enum xrepl_stop stop, const char *fault)
+{
+	switch (stop) {
+	case XREPL_STOP_SHUTDOWN:
+		return "guest-shutdown";
+	case XREPL_STOP_DESTROYED:
+		return "guest-destroyed";
+	case XREPL_STOP_CRASH:
+		return "guest-crashed";
+	case XREPL_STOP_REBOOT:
+		return "guest-rebooting";
+	case XREPL_STOP_FAULT:
+		return fault;
+	default:
+		return "stopped";
+	}
+}
+
+static libxl_action_on_shutdown shutdown_action(const libxl_domain_config *dc,
+						enum xrepl_stop stop)
+{
+	switch (stop) {
+	case XREPL_STOP_SHUTDOWN:
+		return dc->on_poweroff;
+	case XREPL_STOP_REBOOT:
+		return dc->on_reboot;
+	case XREPL_STOP_CRASH:
+		return dc->on_crash;
+	default:
+		return LIBXL_ACTION_ON_SHUTDOWN_PRESERVE;
+	}
+}
+
+static void core_dump(struct xrepl_ctx *ctx, libxl_ctx *lx, uint32_t domid,
+		      const char *name)
+{
+	char file[256];
+
+	snprintf(file, sizeof(file), "/var/lib/xen/dump/%s.%ld.core", name,
+		 (long)time(NULL));
+	if (libxl_domain_core_dump(lx, domid, file, NULL))
+		warn(ctx, "cannot dump the core of %s into %s", name, file);
+	else
+		info(ctx, "core of %s dumped into %s", name, file);
+}
+
+static int restart(struct xrepl_ctx *ctx, libxl_ctx *lx,
+		   libxl_domain_config *dc)
+{
+	uint32_t domid = (uint32_t)INVALID_DOMID;
+
+	if (libxl_domain_create_new(lx, dc, &domid, NULL, NULL) ||
+	    libxl_domain_unpause(lx, domid, NULL)) {
+		err(ctx, "cannot start %s again (see above)", dc->c_info.name);
+		if (domid != (uint32_t)INVALID_DOMID)
+			libxl_domain_destroy(lx, domid, NULL);
+		return 0;
+	}
+	info(ctx, "%s started again as domain %u", dc->c_info.name, domid);
+	return 1;
+}
+
+int guest_shutdown_action(struct xrepl_ctx *ctx, libxl_ctx *lx, uint32_t domid,
+			  enum xrepl_stop stop)
+{
+	libxl_action_on_shutdown a;
+	libxl_domain_config dc;
+	char old[300];
+	int again = 0;
+
+	libxl_domain_config_init(&dc);
+	if (libxl_retrieve_domain_configuration(lx, domid, &dc, NULL)) {
+		warn(ctx, "domain %u is gone: nothing of its on_%s to do",
+		     domid, stop == XREPL_STOP_REBOOT ? "reboot" : "poweroff");
+		goto out;
+	}
+	a = shutdown_action(&dc, stop);
+	info(ctx, "%s: %s, as its configuration says", dc.c_info.name,
+	     libxl_action_on_shutdown_to_string(a));
+	switch (a) {
+	case LIBXL_ACTION_ON_SHUTDOWN_COREDUMP_DESTROY:
+	case LIBXL_ACTION_ON_SHUTDOWN_COREDUMP_RESTART:
+		core_dump(ctx, lx, domid, dc.c_info.name);
+		break;
+	case LIBXL_ACTION_ON_SHUTDOWN_RESTART_RENAME:
+		snprintf(old, sizeof(old), "%s-%u", dc.c_info.name, domid);
+		if (libxl_domain_rename(lx, domid, dc.c_info.name, old)) {
+			err(ctx, "cannot rename domain %u to %s", domid, old);
+			goto out;
+		}
+		libxl_uuid_generate(&dc.c_info.uuid);
+		again = restart(ctx, lx, &dc);
+		goto out;
+	case LIBXL_ACTION_ON_SHUTDOWN_PRESERVE:
+	case LIBXL_ACTION_ON_SHUTDOWN_SOFT_RESET:
+		goto out;
+	default:
+		break;
+	}
+	libxl_domain_destroy(lx, domid, NULL);
+	if (a == LIBXL_ACTION_ON_SHUTDOWN_RESTART ||
+	    a == LIBXL_ACTION_ON_SHUTDOWN_COREDUMP_RESTART)
+		again = restart(ctx, lx, &dc);
+out:
+	libxl_domain_config_dispose(&dc);
+	return again;
+}
+
+XREPL_EXPORT int xrepl_domain_running(struct xrepl_ctx *ctx, const char *name,
+				      uint32_t *domid)
+{
+	xentoollog_logger *xtl = xrepl_xtl_new(ctx);
+	enum xrepl_stop stop;
+	libxl_ctx *lx;
+	char why[128];
+	int r = 0;
+
+	if (!xtl)
+		return -ENOMEM;
+	if (libxl_ctx_alloc(&lx, LIBXL_VERSION, 0, xtl)) {
+		err(ctx, "cannot open libxl: is this a Xen control domain?");
+		xtl_logger_destroy(xtl);
+		return -EIO;
+	}
+	if (!libxl_name_to_domid(lx, name, domid))
+		r = guest_state_of(lx, *domid, &stop, why, sizeof(why)) !=
+		    GUEST_GONE;
+	libxl_ctx_free(lx);
+	xtl_logger_destroy(xtl);
+	return r;
+}

@@ -1,0 +1,35 @@
+# Two hosts (runs on the lab host): `xl reboot' of a protected guest (disk
+# on block-xrepl, output buffered). B is told (reboot) and destroys its
+# copy; xl builds the guest again as a new domain, and xrepl protect
+# protects that one again by itself. Exactly one copy runs, with its
+# backup, after the reboot; the time to protected again and the disk sync
+# are printed.
+. "$PAIR_LIB"
+name=gr1
+idx=38
+img=/var/lib/xrepl/$name.img
+start_receiver
+GUEST_SETUP="truncate -s 64M $img" \
+	GUEST_EXTRA="disk = [ 'format=raw,vdev=xvda,access=rw,script=block-xrepl,target=$img' ]" \
+	protect_a_to_b $name $idx 10 >/dev/null
+old=$(on A "xl domid $name")
+t0=$(now)
+must_on A "xl reboot $name" >/dev/null
+on B "wait_for 60 grep -q 'the primary stopped protection (reboot)' /run/receive.log" ||
+	fail "B was not told of the reboot: $(on B tail -n 3 /run/receive.log)"
+again() {
+	local id
+	id=$(on A "xl domid $name" 2>/dev/null) && [ "$id" != "$old" ] &&
+		[ "$(on A "json_field domid /run/xrepl/$name.primary.json")" = "$id" ] &&
+		[ "$(acked A $name)" -ge 5 ]
+}
+wait_until 240 again || fail "the rebooted guest is not protected again: $(on A tail -n 5 /run/protect.log)"
+took=$(since "$t0")
+on A "grep -v 'All records' /run/protect.log | tail -n 8"
+on B "grep -q failover /run/receive.log" && fail "B failed over on the reboot"
+left=$(copies $name)
+echo "copies: $left"
+[ "$(echo "$left" | wc -w)" = 2 ] && case "$left" in *"B:$name--incoming:"*) true ;; *) false ;; esac ||
+	fail "not one copy and its backup: $left"
+sync=$(on A "grep -o 'replicating disk xvda ([^)]*)' /run/protect.log | tail -n 1")
+timing "pair-guest-reboot seconds_to_protected_again=$took old_domid=$old new_domid=$(on A "xl domid $name") disk=\"${sync:-?}\""
