@@ -424,34 +424,71 @@ static enum outcome receive_loop(struct backup *b)
 
 /* ------------------------------------------------------------ setup */
 
-/*
- * The incoming name must be free, unless a killed receiver left its copy
- * behind (its pid file names no live process): then that stale copy goes.
- */
-static int claim_incoming(struct backup *b)
+/* The receiver its pid file names, if alive and not this process. */
+static int other_receiver(const struct backup *b)
 {
 	char path[4096];
-	uint32_t domid;
 	FILE *f;
 	int pid = 0;
 
-	if (libxl_name_to_domid(b->lx, b->incoming, &domid))
-		return 0;
 	snprintf(path, sizeof(path), "%s/%s.backup.pid",
 		 b->o->run_dir ? b->o->run_dir : "/run/xrepl", b->name);
 	f = fopen(path, "re");
-	if (f) {
-		if (fscanf(f, "%d", &pid) != 1)
-			pid = 0;
-		fclose(f);
+	if (!f)
+		return 0;
+	if (fscanf(f, "%d", &pid) != 1)
+		pid = 0;
+	fclose(f);
+	return pid > 0 && pid != getpid() && !kill(pid, 0) ? pid : 0;
+}
+
+/*
+ * Another receiver of this guest is most often one that destroys its copy
+ * after the primary's STOP, and the primary of a rebooted guest is back at
+ * once: wait for it, heartbeats keeping the primary waiting, so that the
+ * two never hold the replica, or a guest's memory each, at the same time.
+ * One that lives on serves a second primary of the guest: refused.
+ */
+static int wait_for_receiver(struct backup *b, int pid)
+{
+	/* under load, the end of a Remus restore and a destroy take seconds */
+	double end = xrepl_now_ms() + 60000;
+
+	info(b->ctx, "waiting for the receiver of %s in process %d to end",
+	     b->name, pid);
+	while (!kill(pid, 0)) {
+		if (xrepl_now_ms() > end || (b->o->stop && *b->o->stop)) {
+			err(b->ctx, "%s is received here already (pid %d)",
+			    b->name, pid);
+			snprintf(b->why, sizeof(b->why),
+				 "%s is received on the backup already",
+				 b->name);
+			return -EBUSY;
+		}
+		if (xrepl_wire_send_u64(b->w, XREPL_FRAME_HEARTBEAT,
+					(uint64_t)xrepl_now_ms()) < 0)
+			return -EPIPE;
+		usleep(b->o->timeout_ms / 4 * 1000);
 	}
-	if (pid > 0 && pid != getpid() && !kill(pid, 0)) {
-		err(b->ctx, "%s is received here already (pid %d)", b->name,
-		    pid);
-		snprintf(b->why, sizeof(b->why),
-			 "%s is received on the backup already", b->name);
-		return -EBUSY;
+	return 0;
+}
+
+/*
+ * The incoming name must be free, unless a killed receiver left its copy
+ * behind: then that stale copy goes.
+ */
+static int claim_incoming(struct backup *b)
+{
+	uint32_t domid;
+	int pid = other_receiver(b), r;
+
+	if (pid) {
+		r = wait_for_receiver(b, pid);
+		if (r < 0)
+			return r;
 	}
+	if (libxl_name_to_domid(b->lx, b->incoming, &domid))
+		return 0;
 	warn(b->ctx, "destroying %s (%u), left by a receiver that was killed",
 	     b->incoming, domid);
 	libxl_domain_destroy(b->lx, domid, NULL);

@@ -775,7 +775,10 @@ static int backup_disks(struct primary *p)
 	size_t pos = 0, i;
 	int r;
 
-	r = xrepl_wire_recv(p->w, &f, (int)p->o->timeout_ms);
+	/* heartbeats while the backup waits for its last receiver to end */
+	do
+		r = xrepl_wire_recv(p->w, &f, (int)p->o->timeout_ms);
+	while (!r && f.type == XREPL_FRAME_HEARTBEAT);
 	if (r < 0) {
 		err(p->ctx, "the backup did not answer the config: %s",
 		    xrepl_wire_strerror(p->w));

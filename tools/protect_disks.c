@@ -98,7 +98,8 @@ static int start_replicator(struct protect_disks *pd, struct disk *d,
 	if (r < 0)
 		return r;
 	snprintf(msg, sizeof(msg), "replicating disk %s (%s)", d->vdev,
-		 resync_id ? "resync from the backup's replica" : "full sync");
+		 resync_id ? "the backup offers its replica for a resync" :
+			     "full sync");
 	log_library(pd->xctx, LOG_INFO, msg);
 	return 0;
 }

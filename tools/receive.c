@@ -30,6 +30,14 @@ static void on_stop(int sig)
 }
 
 /*
+ * Interrupts accept(), so that a receiver that died is reported at once.
+ * Only the listener has it: libxl asserts that it finds SIGCHLD untouched.
+ */
+static void on_child(int sig)
+{
+}
+
+/*
  * SIGTERM and SIGINT stop reception (the copy is destroyed and the primary
  * told; a listener stops its children first) and interrupt accept(); a
  * closed ssh session's SIGHUP changes nothing.
@@ -106,16 +114,24 @@ struct children {
 	size_t n;
 };
 
+/* A receiver killed (the OOM killer, a crash) could not say so itself. */
 static void children_reap(struct children *c, int block)
 {
+	int status;
 	pid_t pid;
 	size_t i;
 
 	/* libxl in each child needs SIGCHLD: reap here, do not ignore */
-	while ((pid = waitpid(-1, NULL, block ? 0 : WNOHANG)) > 0)
+	while ((pid = waitpid(-1, &status, block ? 0 : WNOHANG)) > 0) {
+		if (WIFSIGNALED(status) && WTERMSIG(status) != SIGTERM)
+			fprintf(stderr,
+				"%s: the receiver in process %d was killed by signal %d (%s)\n",
+				prog_name, (int)pid, WTERMSIG(status),
+				strsignal(WTERMSIG(status)));
 		for (i = 0; i < c->n; i++)
 			if (c->pid[i] == pid)
 				c->pid[i] = c->pid[--c->n];
+	}
 }
 
 static void children_stop(struct children *c)
@@ -134,11 +150,14 @@ static int serve(struct xrepl_ctx *ctx, struct xrepl_receive_opts *o, int lfd,
 		 const char *state_dir, const char *spill_dir,
 		 uint64_t disk_buffer)
 {
+	struct sigaction sa = { .sa_handler = on_child };
 	struct children c = { 0 };
 	pid_t *grown;
 	int fd, r = 0;
 	pid_t pid;
 
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGCHLD, &sa, NULL);
 	while (!stop) {
 		children_reap(&c, 0);
 		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
@@ -153,6 +172,7 @@ static int serve(struct xrepl_ctx *ctx, struct xrepl_receive_opts *o, int lfd,
 		grown = realloc(c.pid, (c.n + 1) * sizeof(*c.pid));
 		pid = grown ? fork() : -1;
 		if (pid == 0) {
+			signal(SIGCHLD, SIG_DFL);
 			close(lfd);
 			o->in = fd;
 			o->out = fd;

@@ -51,8 +51,9 @@ LABCTL=$PAIR_DIR/labctl.py
 dump_hosts() {
 	local h
 	for h in A B; do
-		echo "--- $h: xl list, /run/*.log tails"
-		ON_TIMEOUT=20 on $h "xl list 2>&1 | tail -n +2; for f in /run/protect.log /run/receive.log /run/xrepl/*.json; do [ -e \$f ] && { echo \"== \$f\"; tail -n 12 \$f; }; done" 2>&1 |
+		echo "--- $h: xl list, /run/*.log tails, kills and memory"
+		ON_TIMEOUT=20 on $h "xl list 2>&1 | tail -n +2; for f in /run/protect.log /run/receive.log /run/xrepl/*.json; do [ -e \$f ] && { echo \"== \$f\"; tail -n 12 \$f; }; done;
+			dmesg | grep -iE 'out of memory|killed process|segfault|general protection' | tail -n 5; free -m | sed -n 2p" 2>&1 |
 			sed 's/^/  /'
 	done
 }

@@ -2,8 +2,9 @@
 # on block-xrepl, output buffered). B is told (reboot) and destroys its
 # copy; xl builds the guest again as a new domain, and xrepl protect
 # protects that one again by itself. Exactly one copy runs, with its
-# backup, after the reboot; the time to protected again and the disk sync
-# are printed.
+# backup, after the reboot; the time to protected again and the bytes the
+# disk's sync sent are printed (a full sync: the rebooted guest's disk has
+# a new disk-server, whose writes the backup's replica cannot know).
 . "$PAIR_LIB"
 name=gr1
 idx=38
@@ -31,5 +32,6 @@ left=$(copies $name)
 echo "copies: $left"
 [ "$(echo "$left" | wc -w)" = 2 ] && case "$left" in *"B:$name--incoming:"*) true ;; *) false ;; esac ||
 	fail "not one copy and its backup: $left"
-sync=$(on A "grep -o 'replicating disk xvda ([^)]*)' /run/protect.log | tail -n 1")
-timing "pair-guest-reboot seconds_to_protected_again=$took old_domid=$old new_domid=$(on A "xl domid $name") disk=\"${sync:-?}\""
+sent=$(on A "json_field sent_bytes /run/xrepl/$name.primary.json")
+waited=$(on B "grep -c 'waiting for the receiver of $name' /run/receive.log")
+timing "pair-guest-reboot seconds_to_protected_again=$took old_domid=$old new_domid=$(on A "xl domid $name") disk_sent_bytes=${sent:-?} disk_bytes=$((64 << 20)) b_waited_for_old_receiver=${waited:-?}"

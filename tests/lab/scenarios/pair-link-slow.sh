@@ -9,7 +9,7 @@
 name=ps1
 idx=24
 img=/var/lib/xrepl/$name.img
-EPOCHS=${EPOCHS:-60}
+EPOCHS=${EPOCHS:-40}
 
 acked_at_least() { [ "$(acked A $name)" -ge "$1" ] 2>/dev/null; }
 
