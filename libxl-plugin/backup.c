@@ -424,22 +424,74 @@ static enum outcome receive_loop(struct backup *b)
 
 /* ------------------------------------------------------------ setup */
 
-/* The receiver its pid file names, if alive and not this process. */
-static int other_receiver(const struct backup *b)
+/* RUN_DIR/NAME.EXT: the number in it, or 0 */
+static int run_file_number(const struct backup *b, const char *ext)
 {
 	char path[4096];
 	FILE *f;
-	int pid = 0;
+	int n = 0;
 
-	snprintf(path, sizeof(path), "%s/%s.backup.pid",
-		 b->o->run_dir ? b->o->run_dir : "/run/xrepl", b->name);
+	snprintf(path, sizeof(path), "%s/%s.%s",
+		 b->o->run_dir ? b->o->run_dir : "/run/xrepl", b->name, ext);
 	f = fopen(path, "re");
 	if (!f)
 		return 0;
-	if (fscanf(f, "%d", &pid) != 1)
-		pid = 0;
+	if (fscanf(f, "%d", &n) != 1 || n < 0)
+		n = 0;
 	fclose(f);
+	return n;
+}
+
+static void run_file_write(const struct backup *b, const char *ext, int n)
+{
+	char path[4096];
+	FILE *f;
+
+	if (!b->o->run_dir)
+		return;
+	snprintf(path, sizeof(path), "%s/%s.%s", b->o->run_dir, b->name, ext);
+	f = fopen(path, "we");
+	if (!f)
+		return;
+	fprintf(f, "%d\n", n);
+	fclose(f);
+}
+
+/* The receiver its pid file names, if alive and not this process. */
+static int other_receiver(const struct backup *b)
+{
+	int pid = run_file_number(b, "backup.pid");
+
 	return pid > 0 && pid != getpid() && !kill(pid, 0) ? pid : 0;
+}
+
+/*
+ * A primary cut off by a partition comes back to a backup that has run
+ * the guest since: a copy of it received here again would be a second
+ * one to fail over. The guest this host failed over, while it runs under
+ * its name, is refused.
+ */
+static int runs_here(struct backup *b)
+{
+	uint32_t domid = (uint32_t)run_file_number(b, "failed-over");
+	char *name;
+	int r;
+
+	if (!domid)
+		return 0;
+	name = libxl_domid_to_name(b->lx, domid);
+	r = name && !strcmp(name, b->name);
+	free(name);
+	if (!r)
+		return 0;
+	err(b->ctx,
+	    "%s was failed over to this host and runs here (domain %u): not received again",
+	    b->name, domid);
+	snprintf(
+		b->why, sizeof(b->why),
+		"%s was failed over to the backup host and runs there (domain %u)",
+		b->name, domid);
+	return 1;
 }
 
 /*
@@ -482,6 +534,8 @@ static int claim_incoming(struct backup *b)
 	uint32_t domid;
 	int pid = other_receiver(b), r;
 
+	if (runs_here(b))
+		return -EEXIST;
 	if (pid) {
 		r = wait_for_receiver(b, pid);
 		if (r < 0)
@@ -498,17 +552,9 @@ static int claim_incoming(struct backup *b)
 /* xrepl failover DOMAIN finds this process here. */
 static void write_pid_file(struct backup *b)
 {
-	FILE *f;
-
 	snprintf(b->pid_file, sizeof(b->pid_file), "%s/%s.backup.pid",
 		 b->o->run_dir, b->name);
-	f = fopen(b->pid_file, "we");
-	if (!f) {
-		b->pid_file[0] = '\0';
-		return;
-	}
-	fprintf(f, "%d\n", (int)getpid());
-	fclose(f);
+	run_file_write(b, "backup.pid", (int)getpid());
 }
 
 static int read_config(struct backup *b)
@@ -740,6 +786,7 @@ static int fail_over(struct backup *b)
 	}
 	info(b->ctx, "failover: %s runs as domain %u from checkpoint %llu",
 	     b->name, b->domid, (unsigned long long)b->acked);
+	run_file_write(b, "failed-over", (int)b->domid);
 	write_status(b, "failed-over");
 	xrepl_announce(b->ctx, &b->dc);
 	return 0;

@@ -341,6 +341,11 @@ struct xrepl_protect_opts {
 	 * REBOOT only when the guest was started again (its on_reboot)
 	 */
 	enum xrepl_stop *ended;
+	/*
+	 * out, if set: 1 when the backup was lost, or its receiver was
+	 * stopped (a restart): it may take the guest again
+	 */
+	int *backup_gone;
 };
 
 /*

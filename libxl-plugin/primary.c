@@ -102,7 +102,7 @@ struct primary {
 	uint64_t sent;
 	uint64_t closing; /* its EPOCH_END is on the way: ACKs may beat sent */
 	enum ending lost; /* GOING_ON (0) until protection ends */
-	enum xrepl_stop stop;
+	enum xrepl_stop stop; /* ours, or the backup's when it stopped */
 	int confirmed; /* the backup confirmed our STOP */
 	int receiver_done;
 	int came_back; /* a rebooting guest was started again */
@@ -384,6 +384,7 @@ static void take_stop(struct primary *p, const struct xrepl_frame *f)
 			 "the backup stopped (%s): %.*s",
 			 xrepl_stop_name(reason), (int)len, text);
 		p->lost = BACKUP_STOPPED;
+		p->stop = reason;
 	}
 	pthread_cond_broadcast(&p->cond);
 	pthread_mutex_unlock(&p->lock);
@@ -1151,6 +1152,10 @@ XREPL_EXPORT int xrepl_protect(struct xrepl_ctx *ctx,
 	p.pipe_w = -1;
 	pthread_join(p.reader, NULL);
 	r = finish(&p, saved);
+	if (o->backup_gone)
+		*o->backup_gone = p.lost == BACKUP_LOST ||
+				  (p.lost == BACKUP_STOPPED &&
+				   p.stop == XREPL_STOP_TERMINATED);
 	if (o->ended)
 		*o->ended = p.lost != PRIMARY_STOPS ? 0 :
 			    p.stop == XREPL_STOP_REBOOT && !p.came_back ?

@@ -2,7 +2,9 @@
 /* xrepl protect: checkpoint a running guest to a backup host. */
 #include <errno.h>
 #include <getopt.h>
+#include <fcntl.h>
 #include <netdb.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,7 +58,10 @@ static void usage(FILE *f)
 		"  -F, --unsafe          allow -b, -n and -d\n"
 		"      --reboot-wait SEC  how long a rebooting guest may take to come\n"
 		"                        back as a new domain, which is then protected\n"
-		"                        again (default 120; 0: protection ends)\n\n"
+		"                        again (default 120; 0: protection ends)\n"
+		"      --reconnect SEC   when the backup is lost or restarts, try it\n"
+		"                        again every SEC s while the guest runs (default\n"
+		"                        5; 0: protection ends)\n\n"
 		"Every vif's output is held until the backup has acknowledged the\n"
 		"checkpoint that produced it, and every disk (each must be on\n"
 		"script=block-xrepl) is replicated with it: the backup's ACK of a\n"
@@ -89,7 +94,34 @@ static void split_host_port(const char *target, char *host, size_t len,
 	snprintf(host, len, "%s", target);
 }
 
-static int connect_tcp(const char *target)
+/* connect() bounded by TIMEOUT_MS: a silent network does not hold us. */
+static int connect_within(int fd, const struct addrinfo *ai, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+	int flags = fcntl(fd, F_GETFL), e = 0;
+	socklen_t len = sizeof(e);
+
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+		return -1;
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+		if (errno != EINPROGRESS)
+			return -1;
+		if (poll(&pfd, 1, timeout_ms) <= 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) < 0)
+			return -1;
+		if (e) {
+			errno = e;
+			return -1;
+		}
+	}
+	return fcntl(fd, F_SETFL, flags);
+}
+
+/* SAY: report a failure (a reconnecting primary says it once) */
+static int connect_tcp(const char *target, int timeout_ms, int say)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *ai;
 	const char *port;
@@ -99,19 +131,20 @@ static int connect_tcp(const char *target)
 	split_host_port(target, host, sizeof(host), &port);
 	r = getaddrinfo(host, port, &hints, &res);
 	if (r) {
-		fprintf(stderr, "%s: cannot resolve %s: %s\n", prog_name, host,
-			gai_strerror(r));
+		if (say)
+			fprintf(stderr, "%s: cannot resolve %s: %s\n",
+				prog_name, host, gai_strerror(r));
 		return -1;
 	}
 	for (ai = res; ai && fd < 0; ai = ai->ai_next) {
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
-		if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+		if (fd >= 0 && connect_within(fd, ai, timeout_ms) < 0) {
 			close(fd);
 			fd = -1;
 		}
 	}
 	freeaddrinfo(res);
-	if (fd < 0)
+	if (fd < 0 && say)
 		fprintf(stderr, "%s: cannot connect to %s port %s: %s\n",
 			prog_name, host, port, strerror(errno));
 	return fd;
@@ -150,7 +183,7 @@ static int connect_command(const char *cmd, const char *host, pid_t *pid)
 
 static int connect_and_protect(struct xrepl_ctx *ctx,
 			       struct xrepl_protect_opts *o, const uint8_t *key,
-			       const char *ssh, const char *target)
+			       const char *ssh, const char *target, int say)
 {
 	char status_file[4096];
 	pid_t child = 0;
@@ -159,7 +192,7 @@ static int connect_and_protect(struct xrepl_ctx *ctx,
 	if (!o->blackhole) {
 		o->key = key;
 		fd = ssh ? connect_command(ssh, target, &child) :
-			   connect_tcp(target);
+			   connect_tcp(target, (int)o->timeout_ms, say);
 		if (fd < 0)
 			return -ENOTCONN;
 	}
@@ -168,11 +201,7 @@ static int connect_and_protect(struct xrepl_ctx *ctx,
 	run_path(status_file, sizeof(status_file), o->domain, "primary",
 		 "json");
 	o->status_file = status_file;
-	r = pid_file_write(o->domain, "primary");
-	if (!r) {
-		r = xrepl_protect(ctx, o);
-		pid_file_remove(o->domain, "primary");
-	}
+	r = xrepl_protect(ctx, o);
 	if (fd >= 0)
 		close(fd);
 	if (child > 0)
@@ -200,14 +229,86 @@ static int wait_for_reboot(struct xrepl_ctx *ctx, const char *domain,
 	return -ETIMEDOUT;
 }
 
-/* Protection, and again after each reboot of the guest. */
+/*
+ * SECONDS on, whether to try the backup again: 1 while the guest runs, 0
+ * once it is gone or protection is stopped.
+ */
+static int wait_to_reconnect(struct xrepl_ctx *ctx, const char *domain,
+			     unsigned int seconds)
+{
+	unsigned int i;
+	uint32_t domid;
+	int r;
+
+	for (i = 0; i < seconds * 10 && !stop; i++)
+		usleep(100000);
+	if (stop)
+		return 0;
+	r = xrepl_domain_running(ctx, domain, &domid);
+	if (!r)
+		fprintf(stderr, "%s: %s is gone: protection ends\n", prog_name,
+			domain);
+	return r;
+}
+
+/* What a backup that restarts or comes back answers meanwhile. */
+static int transient(int r)
+{
+	return r == -ENOTCONN || r == -ETIMEDOUT || r == -EPIPE ||
+	       r == -ECONNRESET || r == -ECONNREFUSED;
+}
+
+/*
+ * Protection, again after each reboot of the guest, and again when the
+ * backup is lost or restarts: tried every RECONNECT seconds while the
+ * guest runs (0: protection ends there). A backup that refuses the guest
+ * (it runs the guest itself, say) ends it.
+ */
 static int protect_loop(struct xrepl_ctx *ctx, struct xrepl_protect_opts *o,
-			const char *key_file, const char *ssh,
-			const char *target, unsigned int reboot_wait)
+			const uint8_t *key, const char *ssh, const char *target,
+			unsigned int reboot_wait, unsigned int reconnect)
+{
+	enum xrepl_stop ended;
+	int r, gone, retrying = 0;
+	uint32_t domid;
+
+	o->ended = &ended;
+	o->backup_gone = &gone;
+	for (;;) {
+		ended = 0;
+		gone = 0;
+		if (xrepl_domain_running(ctx, o->domain, &domid) < 0)
+			domid = 0;
+		r = connect_and_protect(ctx, o, key, ssh, target, !retrying);
+		if (stop)
+			return r;
+		if (ended == XREPL_STOP_REBOOT && reboot_wait) {
+			r = wait_for_reboot(ctx, o->domain, domid, reboot_wait);
+			if (r < 0)
+				return r;
+			retrying = 0;
+			continue;
+		}
+		if (!reconnect || ended ||
+		    !(gone || (retrying && transient(r))))
+			return r;
+		if (!retrying)
+			fprintf(stderr,
+				"%s: %s runs unprotected: trying its backup again every %u s\n",
+				prog_name, o->domain, reconnect);
+		retrying = 1;
+		r = wait_to_reconnect(ctx, o->domain, reconnect);
+		if (r <= 0)
+			return r;
+	}
+}
+
+static int protect_run(struct xrepl_ctx *ctx, struct xrepl_protect_opts *o,
+		       const char *key_file, const char *ssh,
+		       const char *target, unsigned int reboot_wait,
+		       unsigned int reconnect)
 {
 	uint8_t key[XREPL_KEY_LEN];
-	enum xrepl_stop ended;
-	uint32_t domid;
 	int r;
 
 	signal(SIGPIPE, SIG_IGN);
@@ -217,18 +318,13 @@ static int protect_loop(struct xrepl_ctx *ctx, struct xrepl_protect_opts *o,
 	signal(SIGHUP, SIG_IGN);
 	if (!o->blackhole && xrepl_key_load(ctx, key_file, key) < 0)
 		return -EINVAL;
-	o->ended = &ended;
-	for (;;) {
-		ended = 0;
-		if (xrepl_domain_running(ctx, o->domain, &domid) < 0)
-			domid = 0;
-		r = connect_and_protect(ctx, o, key, ssh, target);
-		if (r < 0 || ended != XREPL_STOP_REBOOT || !reboot_wait || stop)
-			return r;
-		r = wait_for_reboot(ctx, o->domain, domid, reboot_wait);
-		if (r < 0)
-			return r;
-	}
+	/* xrepl unprotect finds us between sessions too */
+	r = pid_file_write(o->domain, "primary");
+	if (r < 0)
+		return r;
+	r = protect_loop(ctx, o, key, ssh, target, reboot_wait, reconnect);
+	pid_file_remove(o->domain, "primary");
+	return r;
 }
 
 int protect_main(struct xrepl_ctx *ctx, int argc, char *argv[])
@@ -248,6 +344,7 @@ int protect_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 		{ "no-disk", no_argument, NULL, 'd' },
 		{ "unsafe", no_argument, NULL, 'F' },
 		{ "reboot-wait", required_argument, NULL, 'R' },
+		{ "reconnect", required_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -261,7 +358,7 @@ int protect_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 	const char *key_file = XREPL_DEFAULT_KEY, *ssh = NULL;
 	const char *netbuf_trace = NULL;
 	int no_net = 0, no_disk = 0, unsafe = 0, c, r;
-	unsigned int reboot_wait = 120;
+	unsigned int reboot_wait = 120, reconnect = 5;
 	unsigned long netbuf_limit = NETBUF_LIMIT_DEFAULT;
 	struct protect_netbuf *pn = NULL;
 	struct protect_disks *pd = NULL;
@@ -317,6 +414,9 @@ int protect_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 		case 'R':
 			reboot_wait = (unsigned int)atoi(optarg);
 			break;
+		case 'r':
+			reconnect = (unsigned int)atoi(optarg);
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -362,7 +462,8 @@ int protect_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 		}
 	}
 	o.domain = argv[optind];
-	r = protect_loop(ctx, &o, key_file, ssh, argv[optind + 1], reboot_wait);
+	r = protect_run(ctx, &o, key_file, ssh, argv[optind + 1], reboot_wait,
+			reconnect);
 	protect_disks_free(pd);
 	protect_netbuf_free(pn);
 	return r < 0;

@@ -197,6 +197,7 @@ protect_with_retries() {
 lab_reset() {
 	local d
 	pkill -9 -f '^xrepl (protect|receive)' 2>/dev/null
+	find /run/xrepl -maxdepth 1 -type f -delete 2>/dev/null
 	pkill -9 -x tcpdump 2>/dev/null
 	pkill -9 -x ping 2>/dev/null
 	for d in $(xl list 2>/dev/null | awk 'NR > 2 { print $1 }'); do

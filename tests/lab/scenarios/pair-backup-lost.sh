@@ -1,8 +1,10 @@
 # Two hosts (runs on the lab host): a guest on A protected to B with its
 # output buffered; B's power is pulled. Nothing closes the connection: A
 # must notice the silence (the heartbeat timeout), stop protection saying
-# why, release what it held and keep the guest running. The observer pings
-# the guest every 50 ms throughout and measures how long no reply came.
+# why, release what it held and keep the guest running; asked not to try
+# the backup again (pair-backup-restart shows it does by default), xrepl
+# protect exits. The observer pings the guest every 50 ms throughout and
+# measures how long no reply came.
 . "$PAIR_LIB"
 name=pb2
 idx=23
@@ -10,7 +12,7 @@ ip=$(guest_ip $idx)
 TIMEOUT_MS=${TIMEOUT_MS:-5000}
 
 start_receiver
-PROTECT_FLAGS="-F -d --timeout $TIMEOUT_MS" protect_a_to_b $name $idx 20
+PROTECT_FLAGS="-F -d --timeout $TIMEOUT_MS --reconnect 0" protect_a_to_b $name $idx 20
 observer ping -D -i 0.05 -W 30 "$ip" >"$EXPORT/ping.log" 2>&1 &
 wait_until 30 grep -q 'bytes from' "$EXPORT/ping.log" || fail "the observer cannot ping the guest"
 sleep 3

@@ -1,8 +1,9 @@
 # The backup dies mid-protection: the primary notices (connection lost or
-# heartbeat timeout), stops protection, says why, exits non-zero, and the
-# guest keeps running.
+# heartbeat timeout), stops protection, says why, exits non-zero (asked not
+# to try the backup again), and the guest keeps running.
 . /lab/lib.sh
 name=pb1
+PROTECT_FLAGS="--reconnect 0"
 xrepl genkey /run/$name.key || fail "xrepl genkey failed"
 protect_with_retries "$name" 6 20 300 protect_to_localhost "$name" /run/$name.key
 rpid=$(pgrep -f '^xrepl receive --stdio')
