@@ -52,13 +52,13 @@ make --no-print-directory -C build -j"$(nproc)"
 
 for step in "$@"; do
 	case "$step" in
-	check) make --no-print-directory -C build check ;;
+	check) make --no-print-directory -C build -j"$(nproc)" check ;;
 	asan)
 		configure_in build-asan --enable-werror --enable-sanitizers
 		make --no-print-directory -C build-asan -j"$(nproc)"
-		make --no-print-directory -C build-asan check
+		make --no-print-directory -C build-asan -j"$(nproc)" check
 		;;
-	distcheck) make --no-print-directory -C build distcheck ;;
+	distcheck) make --no-print-directory -C build -j"$(nproc)" distcheck ;;
 	*) echo "setup.sh: unknown step '$step'" >&2; exit 2 ;;
 	esac
 done

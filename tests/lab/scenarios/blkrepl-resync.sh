@@ -38,7 +38,7 @@ wait_for 60 has_tick "$img" $((last + 3)) || fail "the guest does not write on (
 rm -f "/run/xrepl/$name.primary.json"
 protect_to_localhost "$name" /run/$name.key
 wait_acked "$name" 20 300 || { show_logs; fail "the second protection did not reach 20 epochs"; }
-grep -q 'replicating disk xvda (resync' /run/protect.log || { show_logs; fail "the second protection did not resync"; }
+grep -q 'replicating disk xvda (the backup offers its replica for a resync' /run/protect.log || { show_logs; fail "the second protection did not resync"; }
 resynced=$(sed -n 's/.*resynced \([0-9]*\) of 67108864 bytes.*/\1/p' /var/log/xen/block-xrepl.log | tail -n 1)
 [ -n "$resynced" ] || fail "the disk-server logged no resync: $(tail -n 3 /var/log/xen/block-xrepl.log)"
 [ "$resynced" -le $((4 << 20)) ] || fail "the resync sent $resynced bytes of 64 MiB"

@@ -3,7 +3,7 @@
 # block-xrepl, output buffered) although checkpoints suspend it ten times a
 # second; guest gs2 crashes (a kernel panic) and gs3 reboots with
 # on_reboot = "destroy". Each time protection ends at once with the reason,
-# B destroys its copy and never runs it (still not 10 s later), xrepl
+# B destroys its copy and never runs it (still not 5 s later), xrepl
 # protect applies the guest's on_crash/on_reboot (destroy: no copy
 # anywhere), its status says what happened and it exits 0.
 #
@@ -34,10 +34,10 @@ guest_ends() {
 	on A "grep -q 'checkpoints ($stop)' /run/protect.log" || fail "A's log does not say ($stop)"
 	on B "grep -q 'the primary stopped protection ($stop)' /run/receive.log" ||
 		fail "B was not told ($stop): $(on B tail -n 3 /run/receive.log)"
-	sleep 10
+	sleep 5
 	on B "grep -q 'failover' /run/receive.log" && fail "B failed over after the guest's $how"
 	left=$(copies "$name")
-	echo "copies 10 s later: ${left:-none}"
+	echo "copies 5 s later: ${left:-none}"
 	case " $left" in *" B:"*) fail "B still has a copy of $name: $left" ;; esac
 	# on_crash = "preserve" (the lab's) keeps a crashed domain, not running
 	a_state=$(printf '%s\n' $left | sed -n "s/^A:$name://p")
