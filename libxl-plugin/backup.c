@@ -534,13 +534,14 @@ static int claim_incoming(struct backup *b)
 	uint32_t domid;
 	int pid = other_receiver(b), r;
 
-	if (runs_here(b))
-		return -EEXIST;
 	if (pid) {
 		r = wait_for_receiver(b, pid);
 		if (r < 0)
 			return r;
 	}
+	/* after the wait: the receiver waited for may have failed over */
+	if (runs_here(b))
+		return -EEXIST;
 	if (libxl_name_to_domid(b->lx, b->incoming, &domid))
 		return 0;
 	warn(b->ctx, "destroying %s (%u), left by a receiver that was killed",

@@ -292,6 +292,16 @@ copies() {
 	done
 }
 
+# one_copy_and_backup NAME: prints where NAME's copies are; true iff they
+# are the guest on A and its backup on B, nothing more
+one_copy_and_backup() {
+	local left
+	left=$(copies "$1")
+	echo "copies: $left"
+	[ "$(echo "$left" | wc -w)" = 2 ] &&
+		case "$left" in "A:$1:"*" B:$1--incoming:"*) true ;; *) false ;; esac
+}
+
 protect_ended() {
 	wait_until "$2" on A "grep -q '^@@EXIT' /run/protect.log" || return 1
 	on A "sed -n 's/^@@EXIT //p' /run/protect.log"

@@ -26,7 +26,7 @@ status() { on A "json_field $1 /run/xrepl/$name.primary.json"; }
 # restart SIGNAL: ends B's receiver with SIGNAL, starts another once A runs
 # the guest unprotected, and waits for 5 checkpoints of a new session
 restart() {
-	local sig=$1 n0 t0 took left
+	local sig=$1 n0 t0 took
 	n0=$(sessions)
 	t0=$(now)
 	on B "pkill -$sig -f '^xrepl receive'"
@@ -46,10 +46,8 @@ restart() {
 	took=$(since "$t0")
 	on A "grep -v 'All records' /run/protect.log | tail -n 4"
 	on B "grep -q 'failover:' /run/receive.log" && fail "B ran the guest after SIG$sig"
-	left=$(copies $name)
-	echo "copies: $left"
-	[ "$(echo "$left" | wc -w)" = 2 ] && case "$left" in *"B:$name--incoming:"*) true ;; *) false ;; esac ||
-		fail "not one copy and its backup after SIG$sig: $left"
+	one_copy_and_backup $name ||
+		fail "not one copy and its backup after SIG$sig (copies above)"
 	sent=$(status sent_bytes)
 	timing "pair-backup-restart signal=$sig seconds_to_protected_again=$took disk_sent_bytes=${sent:-?} disk_bytes=$disk"
 }

@@ -28,10 +28,7 @@ wait_until 240 again || fail "the rebooted guest is not protected again: $(on A 
 took=$(since "$t0")
 on A "grep -v 'All records' /run/protect.log | tail -n 8"
 on B "grep -q failover /run/receive.log" && fail "B failed over on the reboot"
-left=$(copies $name)
-echo "copies: $left"
-[ "$(echo "$left" | wc -w)" = 2 ] && case "$left" in *"B:$name--incoming:"*) true ;; *) false ;; esac ||
-	fail "not one copy and its backup: $left"
+one_copy_and_backup $name || fail "not one copy and its backup (copies above)"
 sent=$(on A "json_field sent_bytes /run/xrepl/$name.primary.json")
 waited=$(on B "grep -c 'waiting for the receiver of $name' /run/receive.log")
 timing "pair-guest-reboot seconds_to_protected_again=$took old_domid=$old new_domid=$(on A "xl domid $name") disk_sent_bytes=${sent:-?} disk_bytes=$((64 << 20)) b_waited_for_old_receiver=${waited:-?}"
