@@ -24,6 +24,7 @@ struct blkrepl_image {
 	/* writes and their records land in one order */
 	pthread_mutex_t lock;
 	int repl_fd; /* the replicator's socket, or -1 */
+	int frozen; /* its dirty chunks are saved: it changes no more */
 	struct dirty *dirty; /* since the first replicator */
 };
 
@@ -48,7 +49,8 @@ int image_change(struct blkrepl_image *img, uint32_t type, const void *buf,
 		 uint32_t len, uint64_t off, int may_trim);
 
 /* dirty.c: chunks a replica may lack; all under the image's lock */
-#define DIRTY_CHUNK (64u << 10)
+/* one chunk for the bitmap and the digests: either resync walks the same */
+#define DIRTY_CHUNK BLKREPL_HASH_CHUNK
 struct dirty *dirty_new(uint64_t size); /* everything dirty, a new id */
 void dirty_free(struct dirty *d);
 uint64_t dirty_id(const struct dirty *d);
@@ -56,6 +58,21 @@ void dirty_set(struct dirty *d, uint64_t off, uint64_t len);
 int dirty_mark(struct dirty *d, uint64_t epoch);
 void dirty_committed(struct dirty *d, uint64_t epoch);
 uint64_t *dirty_resync(struct dirty *d);
+size_t dirty_words(const struct dirty *d);
+/* BITS (dirty_words() of them for SIZE) become its open bitmap */
+struct dirty *dirty_restore(uint64_t size, uint64_t id, uint64_t *bits);
+
+/* state_file.c: DIR/<PATH, %-escaped><EXT> */
+char *state_path(const char *dir, const char *path, const char *ext);
+
+/* checksum.c: chunk digests for a checksum resync */
+int chunk_hash(const void *buf, size_t len, uint8_t out[BLKREPL_HASH_LEN]);
+int image_is_hole(struct blkrepl_image *img, uint64_t off, uint64_t len);
+/* chunk C's digest, and 1 if it is a hole (BUF, which holds a chunk, is
+ * not read into), 0 if BUF holds its bytes */
+int image_chunk_hash(struct blkrepl_image *img, uint64_t c, uint8_t *buf,
+		     uint8_t out[BLKREPL_HASH_LEN]);
+int image_hashes(struct blkrepl_image *img, blkrepl_hashes_fn each, void *data);
 
 /* buffer.c: *BUF grown (doubling from MIN) to hold NEED bytes, or -ENOMEM */
 int buffer_reserve(uint8_t **buf, size_t *cap, size_t need, size_t min);

@@ -49,10 +49,16 @@ int blkrepl_nbd_serve(struct blkrepl_image *img, const char *export, int fd);
  * then) streams only those chunks: a resync. Any other START streams the
  * whole image under a new ID.
  *
+ * A replica that holds the disk under no id the server knows (the old
+ * primary's disk, back after a failover) may still hold most of it: HASHES
+ * before START(0) give the SHA-256 of its BLKREPL_HASH_CHUNK chunks, and
+ * the sync streams only the chunks whose digest differs: a checksum
+ * resync.
+ *
  * Records and commands share one 16-byte little-endian header (u32 type,
  * u32 length, u64 offset; or the epoch for MARK, MARKED and COMMITTED, the
- * image's size for SIZE, the replication's id for ID and START); a WRITE's
- * data follows it.
+ * image's size for SIZE, the replication's id for ID and START, the first
+ * chunk for HASHES); a WRITE's data or HASHES' digests follow it.
  */
 enum blkrepl_rec_type {
 	BLKREPL_REC_WRITE = 1,
@@ -64,9 +70,16 @@ enum blkrepl_rec_type {
 	BLKREPL_CMD_START = 16,
 	BLKREPL_CMD_MARK,
 	BLKREPL_CMD_COMMITTED,
+	BLKREPL_CMD_HASHES,
 };
 #define BLKREPL_REC_HDR 16
 #define BLKREPL_REC_MAX_DATA (32u << 20)
+#define BLKREPL_HASH_CHUNK (64u << 10)
+#define BLKREPL_HASH_LEN 32
+
+/* digests of chunks FIRST.. FIRST+N-1, BLKREPL_HASH_LEN bytes each */
+typedef int (*blkrepl_hashes_fn)(void *data, uint64_t first,
+				 const uint8_t *hashes, size_t n);
 
 struct blkrepl_rec {
 	uint32_t type;
@@ -84,13 +97,25 @@ int blkrepl_rec_parse(const uint8_t *buf, size_t len, struct blkrepl_rec *rec,
 void blkrepl_rec_header(uint8_t hdr[BLKREPL_REC_HDR], uint32_t type,
 			uint32_t length, uint64_t offset);
 
+/*
+ * What a replica may lack outlives the image's server (a guest's reboot, a
+ * clean shutdown of its host), so that the next server resyncs rather than
+ * syncs the whole image: save_dirty() as the server ends (the image takes
+ * no change after it) writes it to a file in STATE_DIR; load_dirty(), before
+ * anything is served, takes that file away and keeps what it says only if
+ * the image is a regular file of the size and modification time it had.
+ */
+int blkrepl_image_save_dirty(struct blkrepl_image *img, const char *state_dir);
+int blkrepl_image_load_dirty(struct blkrepl_image *img, const char *state_dir);
+
 /* Serves one replicator on FD until it goes away; one at a time. */
 int blkrepl_replicate(struct blkrepl_image *img, int fd);
 
 /*
  * The engine's end of a replication: connects to a server's control socket,
  * sends START (with RESYNC_ID, the id the backup's replica was last
- * committed under, or 0 for a full sync) and reads the records into memory
+ * committed under, or 0 for a full sync, which N_HASHES digests of the
+ * replica's chunks, if any, make a checksum resync) and reads the records into memory
  * as they come, so that the server never waits on it. mark(N) asks for
  * MARKED(N) (the guest is suspended: every write it has seen complete is
  * before the mark); committed(N) tells the server the backup holds N;
@@ -100,7 +125,8 @@ int blkrepl_replicate(struct blkrepl_image *img, int fd);
  */
 struct blkrepl_replicator;
 int blkrepl_replicator_new(struct blkrepl_ctx *ctx, const char *control,
-			   uint64_t resync_id, struct blkrepl_replicator **rep);
+			   uint64_t resync_id, const uint8_t *hashes,
+			   uint64_t n_hashes, struct blkrepl_replicator **rep);
 void blkrepl_replicator_free(struct blkrepl_replicator *rep);
 int blkrepl_replicator_mark(struct blkrepl_replicator *rep, uint64_t epoch);
 int blkrepl_replicator_committed(struct blkrepl_replicator *rep,
@@ -160,6 +186,10 @@ void blkrepl_journal_stats(const struct blkrepl_journal *j,
  * from then on leaves none, and the next protection syncs in full);
  * finish() (reception ended without a failover, every commit applied)
  * flushes the replica and writes it again.
+ *
+ * hashes() hands EACH the digests of the replica as it is, for a checksum
+ * resync where there is no id to resync from: 1 once they are all handed
+ * over, 0 if there is no replica to hash.
  */
 struct blkrepl_replica;
 int blkrepl_replica_new(struct blkrepl_ctx *ctx, const char *path,
@@ -167,6 +197,8 @@ int blkrepl_replica_new(struct blkrepl_ctx *ctx, const char *path,
 			uint64_t mem_limit, struct blkrepl_replica **rp);
 void blkrepl_replica_free(struct blkrepl_replica *rp);
 uint64_t blkrepl_replica_resync_id(const struct blkrepl_replica *rp);
+int blkrepl_replica_hashes(struct blkrepl_replica *rp, blkrepl_hashes_fn each,
+			   void *data);
 int blkrepl_replica_finish(struct blkrepl_replica *rp);
 int blkrepl_replica_feed(struct blkrepl_replica *rp, const void *buf,
 			 size_t len);

@@ -140,3 +140,20 @@ uint64_t *dirty_resync(struct dirty *d)
 	memcpy(copy, d->open, d->words * sizeof(*copy));
 	return copy;
 }
+
+size_t dirty_words(const struct dirty *d)
+{
+	return d->words;
+}
+
+struct dirty *dirty_restore(uint64_t size, uint64_t id, uint64_t *bits)
+{
+	struct dirty *d = calloc(1, sizeof(*d));
+
+	if (!d)
+		return NULL;
+	d->words = (size_t)(size / (DIRTY_CHUNK * 64) + 1);
+	d->open = bits;
+	d->id = id;
+	return d;
+}

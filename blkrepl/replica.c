@@ -5,7 +5,6 @@
  * replica. Every record is checked before it is kept, and nothing reaches
  * the replica before its epoch is committed.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -33,25 +32,6 @@ struct blkrepl_replica {
 	uint64_t marked;
 };
 
-/* STATE_DIR/<the replica's path, %-escaped>.state */
-static char *state_path(const char *dir, const char *path)
-{
-	char *p, *out = malloc(strlen(dir) + 3 * strlen(path) + 8);
-
-	if (!out)
-		return NULL;
-	p = out + sprintf(out, "%s/", dir);
-	for (; *path; path++)
-		p += sprintf(p,
-			     isalnum((unsigned char)*path) ||
-					     strchr(".-_", *path) ?
-				     "%c" :
-				     "%%%02X",
-			     (unsigned char)*path);
-	strcpy(p, ".state");
-	return out;
-}
-
 static void read_state(struct blkrepl_replica *rp)
 {
 	unsigned long long id, epoch;
@@ -77,7 +57,7 @@ int blkrepl_replica_new(struct blkrepl_ctx *ctx, const char *path,
 	rp->path = strdup(path);
 	rp->spill_dir = strdup(spill_dir);
 	if (state_dir)
-		rp->state = state_path(state_dir, path);
+		rp->state = state_path(state_dir, path, ".state");
 	if (!rp->path || !rp->spill_dir || (state_dir && !rp->state)) {
 		blkrepl_replica_free(rp);
 		return -ENOMEM;
@@ -104,6 +84,25 @@ void blkrepl_replica_free(struct blkrepl_replica *rp)
 uint64_t blkrepl_replica_resync_id(const struct blkrepl_replica *rp)
 {
 	return rp->resync_id;
+}
+
+int blkrepl_replica_hashes(struct blkrepl_replica *rp, blkrepl_hashes_fn each,
+			   void *data)
+{
+	struct blkrepl_image *img;
+	struct stat st;
+	int r;
+
+	if (stat(rp->path, &st) < 0 && errno == ENOENT)
+		return 0;
+	r = blkrepl_image_open(rp->ctx, rp->path, 1, &img);
+	if (r < 0)
+		return r;
+	r = img->size ? image_hashes(img, each, data) : 0;
+	if (!r && img->size)
+		r = 1;
+	blkrepl_image_close(img);
+	return r;
 }
 
 /* A sparse file of the primary's size where there is nothing yet. */

@@ -60,6 +60,15 @@ int blkrepl_rec_parse(const uint8_t *buf, size_t len, struct blkrepl_rec *rec,
 			return -EINVAL;
 		}
 		break;
+	case BLKREPL_CMD_HASHES:
+		if (!rec->length || rec->length % BLKREPL_HASH_LEN ||
+		    rec->length > BLKREPL_REC_MAX_DATA) {
+			*why = "HASHES not a whole number of digests, or over 32 MiB";
+			return -EINVAL;
+		}
+		need += rec->length;
+		rec->data = buf + BLKREPL_REC_HDR;
+		break;
 	case BLKREPL_REC_MARKED:
 	case BLKREPL_REC_SIZE:
 	case BLKREPL_REC_ID:
@@ -108,6 +117,10 @@ int image_change(struct blkrepl_image *img, uint32_t type, const void *buf,
 	int r;
 
 	pthread_mutex_lock(&img->lock);
+	if (img->frozen) {
+		pthread_mutex_unlock(&img->lock);
+		return -EROFS;
+	}
 	switch (type) {
 	case BLKREPL_REC_WRITE:
 		r = image_write(img, buf, len, off);
@@ -158,17 +171,62 @@ static int is_dirty(const uint64_t *todo, uint64_t chunk)
 	return todo[chunk / 64] >> (chunk % 64) & 1;
 }
 
-/* The whole image (TODO NULL) or its dirty chunks, in runs of at most
- * SYNC_CHUNK bytes. */
-static int sync_image(struct blkrepl_image *img, int fd, const uint64_t *todo)
+/* what a sync sends: everything, the dirty chunks, or what differs */
+struct plan {
+	uint64_t *todo; /* a resync: the chunks still dirty */
+	uint8_t *have; /* a checksum resync: the replica's digests */
+	uint64_t n_have;
+};
+
+/*
+ * Chunk C unless the replica's digest says it holds it, under the lock as
+ * sync_range's runs are; *SENT grows by what went.
+ */
+static int sync_compared(struct blkrepl_image *img, int fd, uint8_t *buf,
+			 const struct plan *pl, uint64_t c, uint64_t *sent)
 {
-	uint64_t chunks = (img->size + DIRTY_CHUNK - 1) / DIRTY_CHUNK, c, end;
-	uint8_t *buf = malloc(SYNC_CHUNK);
-	uint64_t off, len, sent = 0;
+	uint64_t off = c * DIRTY_CHUNK;
+	uint32_t n = off + DIRTY_CHUNK <= img->size ?
+			     DIRTY_CHUNK :
+			     (uint32_t)(img->size - off);
+	uint8_t h[BLKREPL_HASH_LEN];
+	int r;
+
+	pthread_mutex_lock(&img->lock);
+	r = img->repl_fd == fd ? image_chunk_hash(img, c, buf, h) : -EPIPE;
+	if (r >= 0 &&
+	    !(c < pl->n_have &&
+	      !memcmp(h, pl->have + c * BLKREPL_HASH_LEN, BLKREPL_HASH_LEN))) {
+		send_record(img,
+			    r == 1 || all_zero(buf, n) ? BLKREPL_REC_ZERO :
+							 BLKREPL_REC_WRITE,
+			    buf, n, off);
+		*sent += n;
+	}
+	pthread_mutex_unlock(&img->lock);
+	return r < 0 ? r : 0;
+}
+
+static int sync_by_checksum(struct blkrepl_image *img, int fd, uint8_t *buf,
+			    const struct plan *pl, uint64_t *sent)
+{
+	uint64_t chunks = (img->size + DIRTY_CHUNK - 1) / DIRTY_CHUNK, c;
 	int r = 0;
 
-	if (!buf)
-		return -ENOMEM;
+	for (c = 0; !r && c < chunks; c++)
+		r = sync_compared(img, fd, buf, pl, c, sent);
+	return r;
+}
+
+/* The whole image (no todo) or its dirty chunks, in runs of at most
+ * SYNC_CHUNK bytes. */
+static int sync_runs(struct blkrepl_image *img, int fd, uint8_t *buf,
+		     const uint64_t *todo, uint64_t *sent)
+{
+	uint64_t chunks = (img->size + DIRTY_CHUNK - 1) / DIRTY_CHUNK, c, end;
+	uint64_t off, len;
+	int r = 0;
+
 	for (c = 0; !r && c < chunks; c = end) {
 		if (todo && !is_dirty(todo, c)) {
 			end = c + 1;
@@ -183,27 +241,45 @@ static int sync_image(struct blkrepl_image *img, int fd, const uint64_t *todo)
 		len = end * DIRTY_CHUNK < img->size ? (end - c) * DIRTY_CHUNK :
 						      img->size - off;
 		r = sync_range(img, fd, buf, off, (uint32_t)len);
-		sent += len;
+		*sent += len;
 	}
+	return r;
+}
+
+static int sync_image(struct blkrepl_image *img, int fd, const struct plan *pl)
+{
+	uint8_t *buf = malloc(SYNC_CHUNK);
+	uint64_t sent = 0;
+	int r;
+
+	if (!buf)
+		return -ENOMEM;
+	if (pl->have)
+		r = sync_by_checksum(img, fd, buf, pl, &sent);
+	else
+		r = sync_runs(img, fd, buf, pl->todo, &sent);
 	free(buf);
 	if (!r)
 		br_info(img->ctx, "%s %llu of %llu bytes of %s",
-			todo ? "resynced" : "synced", (unsigned long long)sent,
-			(unsigned long long)img->size, img->path);
+			pl->todo ? "resynced" :
+			pl->have ? "resynced by checksum" :
+				   "synced",
+			(unsigned long long)sent, (unsigned long long)img->size,
+			img->path);
 	return r;
 }
 
 /*
  * Under the lock: a resync if RESYNC_ID is the id of the dirty chunks kept
- * (*todo: which), else a full sync under a new id (*todo NULL).
+ * (pl->todo: which), else a full sync under a new id (which the replica's
+ * digests, if it sent them, cut down to what differs).
  */
 static int begin(struct blkrepl_image *img, int fd, uint64_t resync_id,
-		 uint64_t **todo)
+		 struct plan *pl)
 {
-	*todo = NULL;
 	if (img->dirty && resync_id == dirty_id(img->dirty)) {
-		*todo = dirty_resync(img->dirty);
-		if (!*todo)
+		pl->todo = dirty_resync(img->dirty);
+		if (!pl->todo)
 			return -ENOMEM;
 	} else {
 		dirty_free(img->dirty);
@@ -218,17 +294,17 @@ static int begin(struct blkrepl_image *img, int fd, uint64_t resync_id,
 	return 0;
 }
 
-static int attach(struct blkrepl_image *img, int fd, uint64_t resync_id)
+static int attach(struct blkrepl_image *img, int fd, uint64_t resync_id,
+		  struct plan *pl)
 {
 	struct timeval stall = { REPLICATOR_STALL_S, 0 };
-	uint64_t *todo;
 	int busy, r = 0;
 
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &stall, sizeof(stall));
 	pthread_mutex_lock(&img->lock);
 	busy = img->repl_fd >= 0;
 	if (!busy)
-		r = begin(img, fd, resync_id, &todo);
+		r = begin(img, fd, resync_id, pl);
 	pthread_mutex_unlock(&img->lock);
 	if (busy) {
 		br_err(img->ctx, "%s already has a replicator", img->path);
@@ -236,8 +312,48 @@ static int attach(struct blkrepl_image *img, int fd, uint64_t resync_id)
 	}
 	if (r < 0)
 		return r;
-	r = sync_image(img, fd, todo);
-	free(todo);
+	if (pl->todo) {
+		free(pl->have);
+		pl->have = NULL;
+	}
+	return sync_image(img, fd, pl);
+}
+
+/*
+ * HASHES: the replica's digests, in order from chunk 0; those past the
+ * image's last chunk (a larger replica) are read and dropped.
+ */
+static int take_hashes(struct blkrepl_image *img, int fd,
+		       const struct blkrepl_rec *cmd, struct plan *pl)
+{
+	uint64_t chunks = (img->size + DIRTY_CHUNK - 1) / DIRTY_CHUNK;
+	uint64_t n = cmd->length / BLKREPL_HASH_LEN, keep;
+	uint8_t *data = malloc(cmd->length);
+	int r;
+
+	if (!data)
+		return -ENOMEM;
+	r = read_full(fd, data, cmd->length);
+	if (!r && cmd->offset != pl->n_have) {
+		br_err(img->ctx,
+		       "bad replicator command: HASHES from chunk %llu, %llu expected",
+		       (unsigned long long)cmd->offset,
+		       (unsigned long long)pl->n_have);
+		r = -EPROTO;
+	}
+	if (!r && !pl->have) {
+		pl->have = malloc(chunks * BLKREPL_HASH_LEN + 1);
+		if (!pl->have)
+			r = -ENOMEM;
+	}
+	keep = pl->n_have < chunks ? chunks - pl->n_have : 0;
+	keep = n < keep ? n : keep;
+	if (!r) {
+		memcpy(pl->have + pl->n_have * BLKREPL_HASH_LEN, data,
+		       keep * BLKREPL_HASH_LEN);
+		pl->n_have += n;
+	}
+	free(data);
 	return r;
 }
 
@@ -266,6 +382,7 @@ static void committed(struct blkrepl_image *img, uint64_t epoch)
 int blkrepl_replicate(struct blkrepl_image *img, int fd)
 {
 	uint8_t hdr[BLKREPL_REC_HDR];
+	struct plan pl = { 0 };
 	struct blkrepl_rec cmd;
 	const char *why = "";
 	int started = 0, r;
@@ -276,8 +393,12 @@ int blkrepl_replicate(struct blkrepl_image *img, int fd)
 		if (r < 0)
 			break;
 		r = blkrepl_rec_parse(hdr, sizeof(hdr), &cmd, &used, &why);
-		if (r == 1 && cmd.type == BLKREPL_CMD_START && !started) {
-			r = attach(img, fd, cmd.offset);
+		/* HASHES' digests are not in HDR: parse says more is needed */
+		if (!r && cmd.type == BLKREPL_CMD_HASHES && !started) {
+			r = take_hashes(img, fd, &cmd, &pl);
+		} else if (r == 1 && cmd.type == BLKREPL_CMD_START &&
+			   !started) {
+			r = attach(img, fd, cmd.offset, &pl);
 			started = !r;
 		} else if (r == 1 && cmd.type == BLKREPL_CMD_MARK && started) {
 			r = mark(img, fd, cmd.offset);
@@ -287,7 +408,7 @@ int blkrepl_replicate(struct blkrepl_image *img, int fd)
 		} else {
 			br_err(img->ctx, "bad replicator command: %s",
 			       r < 0 ? why :
-				       "START, then MARKs and COMMITTEDs expected");
+				       "HASHES, START, then MARKs and COMMITTEDs expected");
 			r = -EPROTO;
 		}
 		if (r < 0)
@@ -297,5 +418,7 @@ int blkrepl_replicate(struct blkrepl_image *img, int fd)
 	if (img->repl_fd == fd)
 		img->repl_fd = -1;
 	pthread_mutex_unlock(&img->lock);
+	free(pl.todo);
+	free(pl.have);
 	return r == -ECONNRESET ? 0 : r;
 }

@@ -128,8 +128,34 @@ static int connect_control(struct blkrepl_replicator *rep)
 	return 0;
 }
 
+/* the replica's digests, in commands of at most BLKREPL_REC_MAX_DATA */
+static int send_hashes(struct blkrepl_replicator *rep, const uint8_t *hashes,
+		       uint64_t n)
+{
+	const uint64_t per = BLKREPL_REC_MAX_DATA / BLKREPL_HASH_LEN;
+	uint8_t hdr[BLKREPL_REC_HDR];
+	uint64_t first, k;
+	int r = 0;
+
+	for (first = 0; !r && first < n; first += k) {
+		k = n - first < per ? n - first : per;
+		blkrepl_rec_header(hdr, BLKREPL_CMD_HASHES,
+				   (uint32_t)(k * BLKREPL_HASH_LEN), first);
+		r = write_full(rep->fd, hdr, sizeof(hdr));
+		if (!r)
+			r = write_full(rep->fd,
+				       hashes + first * BLKREPL_HASH_LEN,
+				       k * BLKREPL_HASH_LEN);
+	}
+	if (r < 0)
+		br_err(rep->ctx, "cannot write to %s: %s", rep->control,
+		       strerror(-r));
+	return r;
+}
+
 int blkrepl_replicator_new(struct blkrepl_ctx *ctx, const char *control,
-			   uint64_t resync_id, struct blkrepl_replicator **out)
+			   uint64_t resync_id, const uint8_t *hashes,
+			   uint64_t n_hashes, struct blkrepl_replicator **out)
 {
 	struct blkrepl_replicator *rep = calloc(1, sizeof(*rep));
 	int r;
@@ -148,7 +174,9 @@ int blkrepl_replicator_new(struct blkrepl_ctx *ctx, const char *control,
 		blkrepl_replicator_free(rep);
 		return r;
 	}
-	r = command(rep, BLKREPL_CMD_START, resync_id);
+	r = resync_id ? 0 : send_hashes(rep, hashes, n_hashes);
+	if (!r)
+		r = command(rep, BLKREPL_CMD_START, resync_id);
 	if (!r && pthread_create(&rep->reader, NULL, reader_main, rep))
 		r = -EAGAIN;
 	if (r < 0) {

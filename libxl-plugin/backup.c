@@ -13,10 +13,11 @@
  * (unprotect, the guest's shutdown, reboot or crash, a fault there) means
  * the guest lives on there or nowhere: the copy here is destroyed, never
  * run, and the primary is told so (STOP CONFIRM), which lets it release
- * its held output. Every stop decided here (a failed restore or commit, a
+ * its held output. The one exception is RESURRECT: the guest crashed, the
+ * primary destroyed it, and the admin asked for a crash to fail it over. Every stop decided here (a failed restore or commit, a
  * bad stream, SIGTERM) destroys the copy and tells the primary why. A
- * heartbeat thread keeps talking while the main thread applies a long
- * first sync.
+ * heartbeat thread keeps talking from the config on, while the main thread
+ * hashes a replica for a checksum resync or applies a long first sync.
  */
 #include <endian.h>
 #include <errno.h>
@@ -121,6 +122,17 @@ static int send_locked(struct backup *b, unsigned int type, uint64_t v)
 
 	pthread_mutex_lock(&b->send_lock);
 	r = xrepl_wire_send_u64(b->w, type, v);
+	pthread_mutex_unlock(&b->send_lock);
+	return r;
+}
+
+static int send_frame(struct backup *b, unsigned int type, const void *p,
+		      size_t len)
+{
+	int r;
+
+	pthread_mutex_lock(&b->send_lock);
+	r = xrepl_wire_send(b->w, type, p, len);
 	pthread_mutex_unlock(&b->send_lock);
 	return r;
 }
@@ -293,7 +305,10 @@ static int disk_data(struct backup *b, const struct xrepl_frame *f)
 
 enum outcome { PRIMARY_LOST, UNPROTECTED, FAILED };
 
-/* The primary's STOP: the guest lives on there or nowhere. */
+/*
+ * The primary's STOP: the guest lives on there or nowhere, unless it
+ * crashed there and the admin asked for a crash to fail it over.
+ */
 static enum outcome take_stop(struct backup *b, const struct xrepl_frame *f)
 {
 	const char *text, *why;
@@ -308,6 +323,12 @@ static enum outcome take_stop(struct backup *b, const struct xrepl_frame *f)
 		snprintf(b->why, sizeof(b->why), "protocol error in a STOP");
 		b->stopped = 0;
 		return FAILED;
+	}
+	if (b->stopped == XREPL_STOP_RESURRECT) {
+		info(b->ctx,
+		     "the guest crashed on the primary, which destroyed it and asks for it to run here from the last checkpoint: %.*s",
+		     (int)len, text);
+		return PRIMARY_LOST;
 	}
 	info(b->ctx, "the primary stopped protection (%s): %.*s",
 	     xrepl_stop_name(b->stopped), (int)len, text);
@@ -622,6 +643,19 @@ static int is_blkrepl(const libxl_device_disk *d)
 	return d->script && !strcmp(base ? base + 1 : d->script, "block-xrepl");
 }
 
+/* the beater's heartbeats go between them: hashing a disk takes long */
+static int send_hashes(void *arg, const char *vdev, uint64_t first,
+		       const uint8_t *hashes, size_t n)
+{
+	struct backup *b = arg;
+	int r;
+
+	pthread_mutex_lock(&b->send_lock);
+	r = xrepl_wire_send_disk_hashes(b->w, vdev, first, hashes, n);
+	pthread_mutex_unlock(&b->send_lock);
+	return r;
+}
+
 /* DISK_STATE: u8 n, vdev, u64 id */
 static int add_state(uint8_t *buf, size_t *len, const char *vdev, uint64_t id)
 {
@@ -669,10 +703,12 @@ static int map_disks(struct backup *b)
 		if (!is_blkrepl(d) || !h || !h->disk)
 			continue;
 		if (h->disk(h->data, d->vdev, d->pdev_path, &id) < 0 ||
+		    (!id && h->disk_hashes &&
+		     h->disk_hashes(h->data, d->vdev, send_hashes, b) < 0) ||
 		    add_state(state, &len, d->vdev, id) < 0)
 			return -EIO;
 	}
-	return xrepl_wire_send(b->w, XREPL_FRAME_DISK_STATE, state, len);
+	return send_frame(b, XREPL_FRAME_DISK_STATE, state, len);
 }
 
 static int open_libxl(struct backup *b)
@@ -695,14 +731,20 @@ static int start(struct backup *b)
 		return -errno;
 	b->pipe_r = fds[0];
 	b->pipe_w = fds[1];
-	b->beating = 1;
 	if (pthread_create(&b->restorer, NULL, restorer_main, b) ||
-	    pthread_create(&b->feeder, NULL, feeder_main, b) ||
-	    pthread_create(&b->beater, NULL, beater_main, b)) {
-		b->beating = 0;
+	    pthread_create(&b->feeder, NULL, feeder_main, b))
 		return -EAGAIN;
-	}
 	return 0;
+}
+
+/* From the config on: hashing a replica, a first sync, take long. */
+static int start_beating(struct backup *b)
+{
+	b->beating = 1;
+	if (!pthread_create(&b->beater, NULL, beater_main, b))
+		return 0;
+	b->beating = 0;
+	return -EAGAIN;
 }
 
 static void stop_beating(struct backup *b)
@@ -808,6 +850,7 @@ XREPL_EXPORT int xrepl_receive(struct xrepl_ctx *ctx,
 	b.t_start = xrepl_now_ms();
 	libxl_domain_config_init(&b.dc);
 	chunk_queue_init(&b.q);
+	pthread_mutex_init(&b.send_lock, NULL);
 	b.w = xrepl_wire_new(ctx, o->in, o->out, o->key);
 	b.dec = xrepl_decoder_new(ctx, &copts, keep, &b);
 	if (!b.w || !b.dec) {
@@ -822,15 +865,16 @@ XREPL_EXPORT int xrepl_receive(struct xrepl_ctx *ctx,
 	if (r < 0)
 		goto out;
 	r = read_config(&b);
+	if (!r)
+		r = start_beating(&b);
 	if (r < 0)
 		goto out;
 	r = map_disks(&b);
 	if (r < 0) {
-		xrepl_wire_send(b.w, XREPL_FRAME_BYE,
-				"no replicas for its disks", 25);
+		send_frame(&b, XREPL_FRAME_BYE, "no replicas for its disks",
+			   25);
 		goto out;
 	}
-	pthread_mutex_init(&b.send_lock, NULL);
 	r = start(&b);
 	if (r < 0)
 		goto out;

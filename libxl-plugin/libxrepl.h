@@ -211,12 +211,14 @@ enum xrepl_frame_type {
 	XREPL_FRAME_DISK, /* u8 n, n bytes of vdev, its blkrepl records */
 	XREPL_FRAME_DISK_STATE, /* per replica: u8 n, vdev, u64 resync id */
 	XREPL_FRAME_STOP, /* u8 enum xrepl_stop, printable text: why */
+	/* u8 n, vdev, u64 first chunk, SHA-256 digests of chunks from it */
+	XREPL_FRAME_DISK_HASHES,
 };
 
 /*
  * Why one side ends protection, in a STOP frame. Every stop the primary
- * decides on is one of the first six, and the backup answers it with
- * CONFIRM once its copy is destroyed: only then may the primary release
+ * decides on is one of the first six or MOVED, and the backup answers it
+ * with CONFIRM once its copy is destroyed: only then may the primary release
  * output the backup never acknowledged. A backup that stops says FAULT or
  * TERMINATED; it will not run the guest either.
  */
@@ -229,11 +231,19 @@ enum xrepl_stop {
 	XREPL_STOP_REBOOT, /* the guest reboots: a new domain will follow */
 	XREPL_STOP_TERMINATED, /* the sender's process was told to stop */
 	XREPL_STOP_CONFIRM, /* the backup's copy is gone and will not run */
+	/*
+	 * the guest crashed, its domain here is destroyed, and the admin asked
+	 * for it to run on from the last checkpoint (--failover-on-crash)
+	 */
+	XREPL_STOP_RESURRECT,
+	XREPL_STOP_MOVED, /* xl save or xl migrate takes the guest away */
 };
 
 #define XREPL_WIRE_STREAM_MAX (2u << 20)
 #define XREPL_VDEV_MAX 32
 #define XREPL_DISK_STATE_MAX 16384
+#define XREPL_DISK_HASH_LEN 32
+#define XREPL_DISK_HASHES_PER_FRAME 4096
 
 struct xrepl_frame {
 	unsigned int type;
@@ -267,6 +277,19 @@ int xrepl_disk_frame_parse(const struct xrepl_frame *f,
 int xrepl_disk_state_next(const struct xrepl_frame *f, size_t *pos,
 			  char vdev[XREPL_VDEV_MAX + 1], uint64_t *resync_id,
 			  const char **why);
+/*
+ * A replica's chunk digests (N of them, XREPL_DISK_HASH_LEN bytes each,
+ * from chunk FIRST) in as many DISK_HASHES frames as they need, for a
+ * checksum resync.
+ */
+int xrepl_wire_send_disk_hashes(struct xrepl_wire *w, const char *vdev,
+				uint64_t first, const uint8_t *hashes,
+				size_t n);
+/* A DISK_HASHES frame's parts; -EPROTO (with *why) if malformed. */
+int xrepl_disk_hashes_parse(const struct xrepl_frame *f,
+			    char vdev[XREPL_VDEV_MAX + 1], uint64_t *first,
+			    const uint8_t **hashes, size_t *n,
+			    const char **why);
 /* A STOP frame: REASON and TEXT (printable ASCII, at most 255 bytes). */
 int xrepl_wire_send_stop(struct xrepl_wire *w, enum xrepl_stop reason,
 			 const char *text);
@@ -312,6 +335,8 @@ const char *xrepl_frame_type_name(unsigned int type);
 struct xrepl_epoch_hooks {
 	int (*start)(void *data, uint32_t domid);
 	int (*backup_disk)(void *data, const char *vdev, uint64_t resync_id);
+	int (*backup_disk_hashes)(void *data, const char *vdev, uint64_t first,
+				  const uint8_t *hashes, size_t n);
 	int (*suspend)(void *data, uint64_t epoch);
 	int (*suspended)(void *data, uint64_t epoch);
 	int (*send)(void *data, uint64_t epoch, struct xrepl_wire *w);
@@ -336,6 +361,11 @@ struct xrepl_protect_opts {
 	size_t n_hooks;
 	volatile int *stop; /* set (by a signal) to stop cleanly */
 	int blackhole; /* no backup: checkpoints are encoded and dropped */
+	/*
+	 * a crash destroys the domain here and the backup runs the guest from
+	 * its last checkpoint (RESURRECT), instead of the guest's on_crash
+	 */
+	int failover_on_crash;
 	/*
 	 * out, if set: why protection ended (0: the backup lost or stopped);
 	 * REBOOT only when the guest was started again (its on_reboot)
@@ -384,6 +414,11 @@ int xrepl_resume_suspended(struct xrepl_ctx *ctx, uint32_t domid);
 struct xrepl_receive_hooks {
 	int (*disk)(void *data, const char *vdev, const char *path,
 		    uint64_t *resync_id);
+	int (*disk_hashes)(void *data, const char *vdev,
+			   int (*send)(void *arg, const char *vdev,
+				       uint64_t first, const uint8_t *hashes,
+				       size_t n),
+			   void *arg);
 	int (*disk_data)(void *data, const char *vdev, const void *buf,
 			 size_t len);
 	int (*commit)(void *data, uint64_t epoch);

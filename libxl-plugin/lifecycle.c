@@ -65,22 +65,40 @@ enum guest_state guest_state_of(libxl_ctx *lx, uint32_t domid,
 	return st;
 }
 
-int guest_request_pending(struct xs_handle *xs, uint32_t domid, char *req,
-			  size_t len)
+/* the guest's control/shutdown, or NULL if there is none or it is empty */
+static char *shutdown_request(struct xs_handle *xs, uint32_t domid)
 {
 	char path[64];
 	unsigned int n;
 	char *v;
-	int r;
 
 	snprintf(path, sizeof(path), "/local/domain/%u/control/shutdown",
 		 domid);
 	v = xs_read(xs, XBT_NULL, path, &n);
-	if (!v)
-		return 0;
-	r = n && strcmp(v, "suspend");
+	if (v && !n) {
+		free(v);
+		return NULL;
+	}
+	return v;
+}
+
+int guest_request_pending(struct xs_handle *xs, uint32_t domid, char *req,
+			  size_t len)
+{
+	char *v = shutdown_request(xs, domid);
+	int r = v && strcmp(v, "suspend");
+
 	if (r)
-		snprintf(req, len, "%.*s", (int)n, v);
+		snprintf(req, len, "%s", v);
+	free(v);
+	return r;
+}
+
+int guest_suspend_requested(struct xs_handle *xs, uint32_t domid)
+{
+	char *v = shutdown_request(xs, domid);
+	int r = v && !strcmp(v, "suspend");
+
 	free(v);
 	return r;
 }
@@ -199,6 +217,8 @@ const char *guest_end_state(enum xrepl_stop stop, const char *fault)
 		return "guest-crashed";
 	case XREPL_STOP_REBOOT:
 		return "guest-rebooting";
+	case XREPL_STOP_MOVED:
+		return "guest-saved-or-migrated";
 	case XREPL_STOP_FAULT:
 		return fault;
 	default:

@@ -25,6 +25,13 @@ int guest_request_pending(struct xs_handle *xs, uint32_t domid, char *req,
 			  size_t len);
 
 /*
+ * 1 when a suspend request waits that is not a checkpoint's (between
+ * checkpoints, the guest has read every one of ours): xl save or xl
+ * migrate is taking the guest away.
+ */
+int guest_suspend_requested(struct xs_handle *xs, uint32_t domid);
+
+/*
  * Writes REQ again if it still waits: the guest's watch fires anew (one
  * fired while a checkpoint had it suspended can go unseen).
  */

@@ -472,9 +472,11 @@ static void write_status(struct primary *p, const char *state)
 /* ------------------------------------------------------------ callbacks */
 
 /*
- * A guest that shut down, crashed or was destroyed ends protection at once
- * (it would never answer a suspend request; libxl waits a minute to find
- * that out), with the reason for the backup.
+ * Between checkpoints: a guest that shut down, crashed or was destroyed
+ * ends protection at once (it would never answer a suspend request; libxl
+ * waits a minute to find that out), with the reason for the backup; so
+ * does one that xl save or xl migrate suspended, which a checkpoint would
+ * resume in the middle of their copy.
  */
 static enum guest_state guest_state(struct primary *p)
 {
@@ -485,6 +487,13 @@ static enum guest_state guest_state(struct primary *p)
 	st = guest_state_of(p->lx, p->domid, &stop, why, sizeof(why));
 	if (st == GUEST_GONE)
 		primary_stops(p, stop, "%s", why);
+	/* between checkpoints: someone else's suspend (xl save, xl migrate) */
+	if (st == GUEST_SUSPENDED) {
+		primary_stops(
+			p, XREPL_STOP_MOVED, "%s",
+			"the guest was suspended, not by a checkpoint (xl save or xl migrate takes it away)");
+		st = GUEST_GONE;
+	}
 	return st;
 }
 
@@ -518,6 +527,21 @@ static int wait_while_paused(struct primary *p)
 		     "%s runs again after %.1f s paused: checkpoints resume",
 		     p->o->domain, (xrepl_now_ms() - since) / 1e3);
 	return 0;
+}
+
+/*
+ * A suspend request before ours is asked: xl save's or xl migrate's. A
+ * checkpoint would resume the guest in the middle of their copy: the
+ * guest goes alone, protection ends before it suspends for them.
+ */
+static int foreign_suspend(struct primary *p)
+{
+	if (!guest_suspend_requested(p->xs, p->domid))
+		return 0;
+	primary_stops(
+		p, XREPL_STOP_MOVED, "%s",
+		"a suspend request that is not a checkpoint's (xl save or xl migrate) takes the guest away");
+	return 1;
 }
 
 /*
@@ -583,7 +607,8 @@ static int suspend_cb(void *data)
 	int started = 0, asked = 0;
 
 	do {
-		if (wait_while_paused(p) < 0 || wait_for_request(p) < 0)
+		if (wait_while_paused(p) < 0 ||
+		    (!asked && foreign_suspend(p)) || wait_for_request(p) < 0)
 			return 0;
 		if (!started && run_hooks(p, HOOK_SUSPEND, p->epoch + 1) < 0) {
 			primary_stops(
@@ -765,6 +790,54 @@ static int read_config(struct primary *p, char **json)
 	return *json ? 0 : -ENOMEM;
 }
 
+/* A replica's digests, for a checksum resync, to the hooks. */
+static int backup_disk_hashes(struct primary *p, const struct xrepl_frame *f)
+{
+	char vdev[XREPL_VDEV_MAX + 1];
+	const struct xrepl_epoch_hooks *h;
+	const uint8_t *hashes;
+	const char *why;
+	uint64_t first;
+	size_t n, i;
+
+	if (xrepl_disk_hashes_parse(f, vdev, &first, &hashes, &n, &why) < 0) {
+		err(p->ctx, "protocol error: the backup sent %s", why);
+		return -EPROTO;
+	}
+	for (i = 0; i < p->o->n_hooks; i++) {
+		h = &p->o->hooks[i];
+		if (h->backup_disk_hashes &&
+		    h->backup_disk_hashes(h->data, vdev, first, hashes, n) < 0)
+			return -EPROTO;
+	}
+	return 0;
+}
+
+/*
+ * The next frame but heartbeats (the backup sends them while it waits for
+ * its last receiver to end, or hashes its replicas) and DISK_HASHES.
+ */
+static int recv_disk_answer(struct primary *p, struct xrepl_frame *f)
+{
+	int r;
+
+	for (;;) {
+		r = xrepl_wire_recv(p->w, f, (int)p->o->timeout_ms);
+		if (r < 0) {
+			err(p->ctx, "the backup did not answer the config: %s",
+			    xrepl_wire_strerror(p->w));
+			return r;
+		}
+		if (f->type == XREPL_FRAME_HEARTBEAT)
+			continue;
+		if (f->type != XREPL_FRAME_DISK_HASHES)
+			return 0;
+		r = backup_disk_hashes(p, f);
+		if (r < 0)
+			return r;
+	}
+}
+
 /* The backup's answer to the config: its replicas, for the hooks. */
 static int backup_disks(struct primary *p)
 {
@@ -776,15 +849,9 @@ static int backup_disks(struct primary *p)
 	size_t pos = 0, i;
 	int r;
 
-	/* heartbeats while the backup waits for its last receiver to end */
-	do
-		r = xrepl_wire_recv(p->w, &f, (int)p->o->timeout_ms);
-	while (!r && f.type == XREPL_FRAME_HEARTBEAT);
-	if (r < 0) {
-		err(p->ctx, "the backup did not answer the config: %s",
-		    xrepl_wire_strerror(p->w));
+	r = recv_disk_answer(p, &f);
+	if (r < 0)
 		return r;
-	}
 	if (f.type == XREPL_FRAME_BYE) {
 		err(p->ctx, "the backup refused the guest: %.*s", (int)f.len,
 		    (const char *)f.payload);
@@ -1019,7 +1086,8 @@ static int run_on(struct primary *p)
 	enum xrepl_stop stop = p->lost == PRIMARY_STOPS ? p->stop : 0;
 
 	if (stop != XREPL_STOP_SHUTDOWN && stop != XREPL_STOP_DESTROYED &&
-	    stop != XREPL_STOP_CRASH && stop != XREPL_STOP_REBOOT)
+	    stop != XREPL_STOP_CRASH && stop != XREPL_STOP_REBOOT &&
+	    stop != XREPL_STOP_MOVED)
 		resume_suspended(p->ctx, p->lx, p->domid);
 	abandon_hooks(p, 1);
 	if (p->lost != PRIMARY_STOPS) {
@@ -1073,6 +1141,30 @@ static int hold_back(struct primary *p)
 	return -EIO;
 }
 
+/*
+ * The guest crashed and the admin asked for its failover: the crashed
+ * domain goes first, so that the backup's copy is the only one, and what
+ * it held since the last acknowledged checkpoint is dropped (the copy runs
+ * from that checkpoint). 0 if it is done, < 0 if the domain would not go
+ * (then the crash ends protection as any crash does).
+ */
+static int resurrect_on_backup(struct primary *p)
+{
+	if (libxl_domain_destroy(p->lx, p->domid, NULL)) {
+		err(p->ctx,
+		    "%s crashed, but its domain %u cannot be destroyed: no failover to the backup",
+		    p->o->domain, p->domid);
+		return -EIO;
+	}
+	abandon_hooks(p, 0);
+	xrepl_wire_send_stop(p->w, XREPL_STOP_RESURRECT, p->why);
+	warn(p->ctx,
+	     "%s crashed (%s): destroyed here, and the backup runs it from checkpoint %llu or later, as --failover-on-crash asks",
+	     p->o->domain, p->why, (unsigned long long)p->acked);
+	write_status(p, "resurrected-on-backup");
+	return 0;
+}
+
 /* After xc_domain_save: end protection the way its reason asks. */
 static int finish(struct primary *p, int saved)
 {
@@ -1090,6 +1182,10 @@ static int finish(struct primary *p, int saved)
 		shutdown(p->o->out, SHUT_RDWR);
 	pthread_join(p->sender, NULL);
 	p->sender_started = 0;
+	if (p->lost == PRIMARY_STOPS && p->stop == XREPL_STOP_CRASH &&
+	    p->o->failover_on_crash && !p->o->blackhole &&
+	    !xrepl_wire_strerror(p->w)[0] && !resurrect_on_backup(p))
+		return 0;
 	if (p->lost != PRIMARY_STOPS || tell_backup(p))
 		return run_on(p);
 	return hold_back(p);

@@ -31,7 +31,7 @@
 #include "libxrepl-private.h"
 
 #define WIRE_HDR 8
-#define WIRE_VERSION 2
+#define WIRE_VERSION 3
 #define NONCE_LEN 32
 #define MAC_LEN 32
 
@@ -67,6 +67,7 @@ static const char *const type_names[] = {
 	[XREPL_FRAME_DISK] = "DISK",
 	[XREPL_FRAME_DISK_STATE] = "DISK_STATE",
 	[XREPL_FRAME_STOP] = "STOP",
+	[XREPL_FRAME_DISK_HASHES] = "DISK_HASHES",
 };
 
 static const char *const stop_names[] = {
@@ -78,7 +79,12 @@ static const char *const stop_names[] = {
 	[XREPL_STOP_REBOOT] = "reboot",
 	[XREPL_STOP_TERMINATED] = "terminated",
 	[XREPL_STOP_CONFIRM] = "confirm",
+	[XREPL_STOP_RESURRECT] = "resurrect",
+	[XREPL_STOP_MOVED] = "moved",
 };
+
+/* a DISK_HASHES frame's u8 n, vdev, u64 first chunk at most */
+#define DISK_HASHES_HEAD (1 + XREPL_VDEV_MAX + 8)
 
 /* the longest of them all (DISK), which the receive buffer must hold */
 #define PAYLOAD_MAX (1 + XREPL_VDEV_MAX + XREPL_WIRE_STREAM_MAX)
@@ -98,6 +104,9 @@ static const uint32_t type_max[] = {
 	[XREPL_FRAME_DISK] = PAYLOAD_MAX,
 	[XREPL_FRAME_DISK_STATE] = XREPL_DISK_STATE_MAX,
 	[XREPL_FRAME_STOP] = 1 + 255,
+	[XREPL_FRAME_DISK_HASHES] =
+		DISK_HASHES_HEAD +
+		XREPL_DISK_HASHES_PER_FRAME * XREPL_DISK_HASH_LEN,
 };
 
 /* Frames whose payload has exactly its maximum length. */
@@ -105,7 +114,8 @@ static int fixed_length(uint8_t type)
 {
 	return type != XREPL_FRAME_CONFIG && type != XREPL_FRAME_STREAM &&
 	       type != XREPL_FRAME_BYE && type != XREPL_FRAME_DISK &&
-	       type != XREPL_FRAME_DISK_STATE && type != XREPL_FRAME_STOP;
+	       type != XREPL_FRAME_DISK_STATE && type != XREPL_FRAME_STOP &&
+	       type != XREPL_FRAME_DISK_HASHES;
 }
 
 XREPL_EXPORT const char *xrepl_frame_type_name(unsigned int type)
@@ -312,21 +322,55 @@ XREPL_EXPORT int xrepl_wire_send(struct xrepl_wire *w, unsigned int type,
 	return send_parts(w, type, NULL, 0, payload, len);
 }
 
+/* u8 n and the n bytes of VDEV at HEAD: their length, or 0 if VDEV is bad */
+static size_t put_vdev(uint8_t *head, const char *vdev)
+{
+	size_t vlen = strlen(vdev);
+
+	if (!vlen || vlen > XREPL_VDEV_MAX)
+		return 0;
+	head[0] = (uint8_t)vlen;
+	memcpy(head + 1, vdev, vlen);
+	return 1 + vlen;
+}
+
 XREPL_EXPORT int xrepl_wire_send_disk(struct xrepl_wire *w, const char *vdev,
 				      const void *buf, size_t len)
 {
 	uint8_t head[1 + XREPL_VDEV_MAX];
-	size_t vlen = strlen(vdev), n;
+	size_t hlen = put_vdev(head, vdev), n;
 	const uint8_t *p = buf;
 	int r = 0;
 
-	if (!vlen || vlen > XREPL_VDEV_MAX)
+	if (!hlen)
 		return -EINVAL;
-	head[0] = (uint8_t)vlen;
-	memcpy(head + 1, vdev, vlen);
 	for (; !r && len; p += n, len -= n) {
 		n = len < XREPL_WIRE_STREAM_MAX ? len : XREPL_WIRE_STREAM_MAX;
-		r = send_parts(w, XREPL_FRAME_DISK, head, 1 + vlen, p, n);
+		r = send_parts(w, XREPL_FRAME_DISK, head, hlen, p, n);
+	}
+	return r;
+}
+
+XREPL_EXPORT int xrepl_wire_send_disk_hashes(struct xrepl_wire *w,
+					     const char *vdev, uint64_t first,
+					     const uint8_t *hashes, size_t n)
+{
+	uint8_t head[DISK_HASHES_HEAD];
+	size_t hlen = put_vdev(head, vdev), k;
+	uint64_t le;
+	int r = 0;
+
+	if (!hlen)
+		return -EINVAL;
+	for (; !r && n; first += k, n -= k) {
+		k = n < XREPL_DISK_HASHES_PER_FRAME ?
+			    n :
+			    XREPL_DISK_HASHES_PER_FRAME;
+		le = htole64(first);
+		memcpy(head + hlen, &le, 8);
+		r = send_parts(w, XREPL_FRAME_DISK_HASHES, head, hlen + 8,
+			       hashes, k * XREPL_DISK_HASH_LEN);
+		hashes += k * XREPL_DISK_HASH_LEN;
 	}
 	return r;
 }
@@ -410,6 +454,37 @@ XREPL_EXPORT int xrepl_disk_state_next(const struct xrepl_frame *f, size_t *pos,
 	*resync_id = le64toh(id);
 	*pos += used + 8;
 	return 1;
+}
+
+XREPL_EXPORT int xrepl_disk_hashes_parse(const struct xrepl_frame *f,
+					 char vdev[XREPL_VDEV_MAX + 1],
+					 uint64_t *first,
+					 const uint8_t **hashes, size_t *n,
+					 const char **why)
+{
+	size_t used, rest;
+
+	if (f->type != XREPL_FRAME_DISK_HASHES) {
+		*why = "not a DISK_HASHES frame";
+		return -EPROTO;
+	}
+	if (vdev_at(f->payload, f->len, vdev, &used, why) < 0)
+		return -EPROTO;
+	rest = f->len - used;
+	if (rest < 8 + XREPL_DISK_HASH_LEN ||
+	    (rest - 8) % XREPL_DISK_HASH_LEN) {
+		*why = "DISK_HASHES without its first chunk or whole digests";
+		return -EPROTO;
+	}
+	memcpy(first, f->payload + used, 8);
+	*first = le64toh(*first);
+	*hashes = f->payload + used + 8;
+	*n = (rest - 8) / XREPL_DISK_HASH_LEN;
+	if (*first > UINT64_MAX / XREPL_DISK_HASH_LEN - *n) {
+		*why = "DISK_HASHES past any disk's last chunk";
+		return -EPROTO;
+	}
+	return 0;
 }
 
 XREPL_EXPORT int xrepl_disk_frame_parse(const struct xrepl_frame *f,

@@ -43,6 +43,9 @@ static void usage(FILE *f)
 		"  -c, --control PATH    a unix socket for the replicator (xrepl protect):\n"
 		"                        START streams the image, then every change,\n"
 		"                        with MARKED(N) after the changes of epoch N\n"
+		"  -S, --state-dir DIR   with --control: where the chunks the replica\n"
+		"                        lacks are saved at exit, for the image's next\n"
+		"                        server to resync them (default /var/lib/xrepl)\n"
 		"  -r, --read-only       refuse writes\n",
 		prog_name);
 }
@@ -109,19 +112,21 @@ int disk_server_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 		{ "listen", required_argument, NULL, 'l' },
 		{ "export", required_argument, NULL, 'e' },
 		{ "control", required_argument, NULL, 'c' },
+		{ "state-dir", required_argument, NULL, 'S' },
 		{ "read-only", no_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
 	struct sigaction sa = { .sa_handler = on_stop };
 	const char *sock = NULL, *tcp = NULL, *export = NULL, *ctl = NULL;
+	const char *state_dir = "/var/lib/xrepl";
 	struct control control = { -1, NULL };
 	pthread_t ctl_thread;
 	struct blkrepl_image *img;
 	struct blkrepl_ctx *bctx;
 	int c, ro = 0, lfd;
 
-	while ((c = getopt_long(argc, argv, "s:l:e:c:rh", longopts, NULL)) !=
+	while ((c = getopt_long(argc, argv, "s:l:e:c:S:rh", longopts, NULL)) !=
 	       -1) {
 		switch (c) {
 		case 's':
@@ -135,6 +140,9 @@ int disk_server_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 			break;
 		case 'c':
 			ctl = optarg;
+			break;
+		case 'S':
+			state_dir = optarg;
 			break;
 		case 'r':
 			ro = 1;
@@ -161,6 +169,8 @@ int disk_server_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 		blkrepl_ctx_free(bctx);
 		return 1;
 	}
+	if (ctl)
+		blkrepl_image_load_dirty(img, state_dir);
 	lfd = sock ? listen_unix(sock) : listen_tcp(tcp);
 	if (lfd >= 0 && ctl) {
 		control = (struct control){ listen_unix(ctl), img };
@@ -176,6 +186,8 @@ int disk_server_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 		sigaction(SIGINT, &sa, NULL);
 		accept_loop(lfd, img, export, 0);
 		close(lfd);
+		if (ctl)
+			blkrepl_image_save_dirty(img, state_dir);
 		if (sock)
 			unlink(sock);
 		if (ctl)

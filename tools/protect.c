@@ -61,14 +61,19 @@ static void usage(FILE *f)
 		"                        again (default 120; 0: protection ends)\n"
 		"      --reconnect SEC   when the backup is lost or restarts, try it\n"
 		"                        again every SEC s while the guest runs (default\n"
-		"                        5; 0: protection ends)\n\n"
+		"                        5; 0: protection ends)\n"
+		"      --failover-on-crash  when the guest crashes, destroy it here and\n"
+		"                        run it on the backup from the last checkpoint\n"
+		"                        (default: the crash ends protection, and the\n"
+		"                        guest's on_crash applies)\n\n"
 		"Every vif's output is held until the backup has acknowledged the\n"
 		"checkpoint that produced it, and every disk (each must be on\n"
 		"script=block-xrepl) is replicated with it: the backup's ACK of a\n"
 		"checkpoint covers the disk writes the guest had seen complete when it\n"
 		"was suspended. Stop with `xrepl unprotect DOMAIN' or SIGTERM (SIGHUP is\n"
 		"ignored). When the guest shuts down, crashes or is destroyed, the backup\n"
-		"destroys its copy and protection ends.\n",
+		"destroys its copy and protection ends (a crash fails the guest over\n"
+		"with --failover-on-crash).\n",
 		prog_name, prog_name);
 }
 
@@ -345,6 +350,7 @@ int protect_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 		{ "unsafe", no_argument, NULL, 'F' },
 		{ "reboot-wait", required_argument, NULL, 'R' },
 		{ "reconnect", required_argument, NULL, 'r' },
+		{ "failover-on-crash", no_argument, NULL, 'X' + 256 },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -416,6 +422,9 @@ int protect_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 			break;
 		case 'r':
 			reconnect = (unsigned int)atoi(optarg);
+			break;
+		case 'X' + 256:
+			o.failover_on_crash = 1;
 			break;
 		case 'h':
 			usage(stdout);

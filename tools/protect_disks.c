@@ -16,7 +16,12 @@ struct disk {
 	char vdev[XREPL_VDEV_MAX + 1];
 	char control[256];
 	struct blkrepl_replicator *rep; /* once the backup has a replica */
+	uint8_t *hashes; /* the replica's digests, until the replicator starts */
+	uint64_t n_hashes;
 };
+
+_Static_assert(XREPL_DISK_HASH_LEN == BLKREPL_HASH_LEN,
+	       "the wire carries blkrepl's digests");
 
 struct protect_disks {
 	struct xrepl_ctx *xctx;
@@ -29,8 +34,11 @@ struct protect_disks {
 
 static void remove_all(struct protect_disks *pd)
 {
-	while (pd->n)
-		blkrepl_replicator_free(pd->d[--pd->n].rep);
+	while (pd->n) {
+		pd->n--;
+		blkrepl_replicator_free(pd->d[pd->n].rep);
+		free(pd->d[pd->n].hashes);
+	}
 	free(pd->d);
 	pd->d = NULL;
 }
@@ -94,28 +102,74 @@ static int start_replicator(struct protect_disks *pd, struct disk *d,
 			prog_name, d->vdev);
 		return -EPROTO;
 	}
-	r = blkrepl_replicator_new(pd->ctx, d->control, resync_id, &d->rep);
+	r = blkrepl_replicator_new(pd->ctx, d->control, resync_id, d->hashes,
+				   d->n_hashes, &d->rep);
 	if (r < 0)
 		return r;
-	snprintf(msg, sizeof(msg), "replicating disk %s (%s)", d->vdev,
-		 resync_id ? "the backup offers its replica for a resync" :
-			     "full sync");
+	if (resync_id)
+		snprintf(
+			msg, sizeof(msg),
+			"replicating disk %s (the backup offers its replica for a resync)",
+			d->vdev);
+	else if (d->n_hashes)
+		snprintf(
+			msg, sizeof(msg),
+			"replicating disk %s (checksum resync: the backup sent the digests of %llu chunks)",
+			d->vdev, (unsigned long long)d->n_hashes);
+	else
+		snprintf(msg, sizeof(msg), "replicating disk %s (full sync)",
+			 d->vdev);
 	log_library(pd->xctx, LOG_INFO, msg);
+	free(d->hashes);
+	d->hashes = NULL;
 	return 0;
+}
+
+static struct disk *find_disk(struct protect_disks *pd, const char *vdev)
+{
+	size_t i;
+
+	for (i = 0; i < pd->n; i++)
+		if (!strcmp(pd->d[i].vdev, vdev))
+			return &pd->d[i];
+	fprintf(stderr,
+		"%s: the backup replicates disk %s, which the domain does not have\n",
+		prog_name, vdev);
+	return NULL;
 }
 
 static int backup_disk(void *data, const char *vdev, uint64_t resync_id)
 {
 	struct protect_disks *pd = data;
-	size_t i;
+	struct disk *d = find_disk(pd, vdev);
 
-	for (i = 0; i < pd->n; i++)
-		if (!strcmp(pd->d[i].vdev, vdev))
-			return start_replicator(pd, &pd->d[i], resync_id);
-	fprintf(stderr,
-		"%s: the backup replicates disk %s, which the domain does not have\n",
-		prog_name, vdev);
-	return -ENOENT;
+	return d ? start_replicator(pd, d, resync_id) : -ENOENT;
+}
+
+/* A checksum resync's digests, which come in order, before DISK_STATE. */
+static int backup_disk_hashes(void *data, const char *vdev, uint64_t first,
+			      const uint8_t *hashes, size_t n)
+{
+	struct protect_disks *pd = data;
+	struct disk *d = find_disk(pd, vdev);
+	uint8_t *grown;
+
+	if (!d)
+		return -ENOENT;
+	if (d->rep || first != d->n_hashes) {
+		fprintf(stderr,
+			"%s: the backup sent the digests of disk %s out of order (from chunk %llu)\n",
+			prog_name, vdev, (unsigned long long)first);
+		return -EPROTO;
+	}
+	grown = realloc(d->hashes, (d->n_hashes + n) * BLKREPL_HASH_LEN);
+	if (!grown)
+		return -ENOMEM;
+	memcpy(grown + d->n_hashes * BLKREPL_HASH_LEN, hashes,
+	       n * BLKREPL_HASH_LEN);
+	d->hashes = grown;
+	d->n_hashes += n;
+	return 0;
 }
 
 static int start(void *data, uint32_t domid)
@@ -234,6 +288,7 @@ struct protect_disks *protect_disks_new(struct xrepl_ctx *ctx,
 	*hooks = (struct xrepl_epoch_hooks){
 		.start = start,
 		.backup_disk = backup_disk,
+		.backup_disk_hashes = backup_disk_hashes,
 		.suspended = suspended,
 		.send = send_epoch,
 		.commit = commit,

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <time.h>
 
 #include "blkrepl.h"
 #include "receive_disks.h"
@@ -66,6 +67,60 @@ static int disk(void *data, const char *vdev, const char *path,
 	*resync_id = blkrepl_replica_resync_id(r->rp);
 	say(rd, LOG_INFO, "disk %s: replica %s (%s)", vdev, path,
 	    *resync_id ? "resync" : "full sync");
+	return 0;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+struct hashes_out {
+	const char *vdev;
+	int (*send)(void *arg, const char *vdev, uint64_t first,
+		    const uint8_t *hashes, size_t n);
+	void *arg;
+	uint64_t n;
+};
+
+static int send_hashes(void *data, uint64_t first, const uint8_t *hashes,
+		       size_t n)
+{
+	struct hashes_out *o = data;
+
+	o->n += n;
+	return o->send(o->arg, o->vdev, first, hashes, n);
+}
+
+/* No id to resync from: what the replica holds may still spare a sync. */
+static int disk_hashes(void *data, const char *vdev,
+		       int (*send)(void *arg, const char *vdev, uint64_t first,
+				   const uint8_t *hashes, size_t n),
+		       void *arg)
+{
+	struct receive_disks *rd = data;
+	struct hashes_out o = { vdev, send, arg, 0 };
+	double t0 = now_s();
+	size_t i;
+	int r;
+
+	for (i = 0; i < rd->n && strcmp(rd->r[i].vdev, vdev); i++)
+		;
+	if (i == rd->n)
+		return -ENOENT;
+	r = blkrepl_replica_hashes(rd->r[i].rp, send_hashes, &o);
+	if (r < 0) {
+		say(rd, LOG_ERR, "disk %s: cannot hash replica %s: %s", vdev,
+		    rd->r[i].path, strerror(-r));
+		return r;
+	}
+	if (r)
+		say(rd, LOG_INFO,
+		    "disk %s: replica %s hashed for a checksum resync (%llu chunks, %.1f s)",
+		    vdev, rd->r[i].path, (unsigned long long)o.n, now_s() - t0);
 	return 0;
 }
 
@@ -175,6 +230,7 @@ struct receive_disks *receive_disks_new(struct xrepl_ctx *ctx,
 	rd->mem_limit = mem_limit;
 	*hooks = (struct xrepl_receive_hooks){
 		.disk = disk,
+		.disk_hashes = disk_hashes,
 		.disk_data = disk_data,
 		.commit = commit,
 		.end = end,

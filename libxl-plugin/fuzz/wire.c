@@ -2,8 +2,8 @@
 /*
  * libFuzzer: what a backup reads from an unauthenticated peer. The input is
  * the peer's bytes: the backup's side of the handshake runs on them, then
- * the frame parser takes the rest, and DISK, DISK_STATE and STOP frames
- * are taken apart.
+ * the frame parser takes the rest, and DISK, DISK_STATE, DISK_HASHES and
+ * STOP frames are taken apart.
  */
 #include <fcntl.h>
 #include <stddef.h>
@@ -56,6 +56,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (r == 1 && f.type == XREPL_FRAME_DISK)
 			xrepl_disk_frame_parse(&f, vdev, &disk, &disk_len,
 					       &why);
+		if (r == 1 && f.type == XREPL_FRAME_DISK_HASHES)
+			xrepl_disk_hashes_parse(&f, vdev, &id, &disk, &disk_len,
+						&why);
 		if (r == 1 && f.type == XREPL_FRAME_STOP)
 			xrepl_stop_parse(&f, &reason, &text, &disk_len, &why);
 		for (at = 0;

@@ -90,7 +90,7 @@ int main(int argc, char *argv[])
 	signal(SIGTERM, on_term);
 	signal(SIGINT, on_term);
 	if (blkrepl_ctx_new(&ctx, log_stderr, NULL) < 0 ||
-	    blkrepl_replicator_new(ctx, argv[1], 0, &run.rep) < 0 ||
+	    blkrepl_replicator_new(ctx, argv[1], 0, NULL, 0, &run.rep) < 0 ||
 	    blkrepl_replica_new(ctx, argv[2], NULL, "/var/tmp", 256u << 20,
 				&run.rp) < 0 ||
 	    one_epoch(&run) < 0)

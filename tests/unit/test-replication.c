@@ -151,7 +151,8 @@ static void one_cut(struct blkrepl_ctx *ctx, struct files *f)
 	assert_int_equal(blkrepl_image_open(ctx, f->primary, 0, &s.img), 0);
 	s.lfd = listen_control(f->control);
 	pthread_create(&ts, NULL, server_main, &s);
-	assert_int_equal(blkrepl_replicator_new(ctx, f->control, 0, &rep), 0);
+	assert_int_equal(
+		blkrepl_replicator_new(ctx, f->control, 0, NULL, 0, &rep), 0);
 	assert_int_equal(blkrepl_replica_new(ctx, f->replica, NULL, "/tmp",
 					     1u << 20, &rp),
 			 0);
@@ -265,14 +266,67 @@ static void run_session(struct files *f, struct server *s, struct session *ss,
 	}
 }
 
+struct digests {
+	uint8_t *h;
+	uint64_t n;
+};
+
+static int keep_digests(void *data, uint64_t first, const uint8_t *hashes,
+			size_t n)
+{
+	struct digests *d = data;
+
+	assert_int_equal(first, d->n);
+	d->h = realloc(d->h, (d->n + n) * BLKREPL_HASH_LEN);
+	memcpy(d->h + d->n * BLKREPL_HASH_LEN, hashes, n * BLKREPL_HASH_LEN);
+	d->n += n;
+	return 0;
+}
+
+/* chunks in which the replica differs from the primary now */
+static uint32_t chunks_differing(struct files *f)
+{
+	uint8_t *p = malloc(SIZE);
+	uint32_t c, n, k = 0;
+
+	read_file(f->primary, p);
+	read_file(f->replica, f->got);
+	for (c = 0; c * DIRTY_CHUNK < SIZE; c++) {
+		n = SIZE - c * DIRTY_CHUNK < DIRTY_CHUNK ?
+			    SIZE - c * DIRTY_CHUNK :
+			    DIRTY_CHUNK;
+		k += !!memcmp(p + c * DIRTY_CHUNK, f->got + c * DIRTY_CHUNK, n);
+	}
+	free(p);
+	return k;
+}
+
+/* What the promoted guest of a failover writes over its disk. */
+static void write_over(const char *path)
+{
+	uint32_t k = 1 + next() % 4, len, off, i;
+	uint8_t data[8192];
+	int fd = open(path, O_WRONLY);
+
+	for (; k; k--) {
+		len = 1 + next() % sizeof(data);
+		off = next() % (SIZE - len + 1);
+		for (i = 0; i < len; i++)
+			data[i] = (uint8_t)next();
+		assert_int_equal(pwrite(fd, data, len, off), (ssize_t)len);
+	}
+	close(fd);
+}
+
 /*
  * Protections come and go over one served image and one replica: each ends
  * cleanly (the replica's state is kept), with the backup killed (maybe
  * between an ACK and applying it), or with a failover (the promoted guest
  * writes over the replica); the primary's
- * guest writes on in between. The next protection resyncs when the state
- * allows and the replica must then equal the primary's image at its last
- * committed epoch; after a clean end a resync carries only what changed.
+ * guest writes on in between. The next protection resyncs from the
+ * bitmap when the state allows, else by checksum from the replica's
+ * digests, and the replica must then equal the primary's image at its last
+ * committed epoch; either resync carries only what differs.
  */
 static void resync_sessions(void **state)
 {
@@ -283,6 +337,8 @@ static void resync_sessions(void **state)
 	struct server s;
 	struct files f;
 	uint32_t round, k, between = 0, resyncs = 0, how, clean = 0;
+	uint32_t by_checksum = 0, differ = 0;
+	struct digests d;
 	uint64_t id;
 	pthread_t ts;
 	int fd;
@@ -310,10 +366,25 @@ static void resync_sessions(void **state)
 						     "/tmp", 1u << 20, &ss.rp),
 				 0);
 		id = blkrepl_replica_resync_id(ss.rp);
+		memset(&d, 0, sizeof(d));
+		if (!id && blkrepl_replica_hashes(ss.rp, keep_digests, &d)) {
+			assert_int_equal(d.n, (SIZE + DIRTY_CHUNK - 1) /
+						      DIRTY_CHUNK);
+			differ = chunks_differing(&f);
+		}
 		pthread_create(&ts, NULL, server_main, &s);
-		assert_int_equal(
-			blkrepl_replicator_new(ctx, f.control, id, &ss.rep), 0);
+		assert_int_equal(blkrepl_replicator_new(ctx, f.control, id, d.h,
+							d.n, &ss.rep),
+				 0);
+		free(d.h);
 		run_session(&f, &s, &ss, expect);
+		if (d.n) {
+			by_checksum++;
+			/* SIZE, ID, the chunks that differ, MARKED */
+			assert_true(ss.first_len <=
+				    differ * (DIRTY_CHUNK + BLKREPL_REC_HDR) +
+					    3 * BLKREPL_REC_HDR);
+		}
 		if (id) {
 			resyncs++;
 			/* SIZE, ID, the chunks touched in between, MARKED */
@@ -340,7 +411,7 @@ static void resync_sessions(void **state)
 		assert_memory_equal(f.got, expect, SIZE);
 		if (how == 2 && access(f.replica, F_OK) == 0) {
 			/* the promoted guest writes its own things */
-			fill_file(f.replica, 1);
+			write_over(f.replica);
 			read_file(f.replica, expect);
 		}
 		clean = how == 0;
@@ -348,8 +419,10 @@ static void resync_sessions(void **state)
 		for (k = 0; k < between; k++)
 			random_change(s.img);
 	}
-	print_message("%u resyncs in 60 protections\n", resyncs);
+	print_message("%u resyncs, %u by checksum, in 60 protections\n",
+		      resyncs, by_checksum);
 	assert_true(resyncs > 5);
+	assert_true(by_checksum > 5);
 	close(s.lfd);
 	blkrepl_image_close(s.img);
 	for (k = 1; k <= 5; k++)
@@ -360,6 +433,103 @@ static void resync_sessions(void **state)
 	unlink(f.replica);
 	unlink(f.control);
 	snprintf(rm, sizeof(rm), "rm -rf %s", state_dir);
+	assert_int_equal(system(rm), 0);
+	blkrepl_ctx_free(ctx);
+}
+
+/* START(ID) on the served image; what epoch 1 (the sync) took */
+static size_t sync_len(struct blkrepl_ctx *ctx, struct server *s,
+		       const char *control, uint64_t id, uint64_t *new_id)
+{
+	struct blkrepl_replicator *rep;
+	struct blkrepl_rec rec;
+	const uint8_t *buf;
+	const char *why;
+	pthread_t ts;
+	size_t len, used;
+
+	s->lfd = listen_control(control);
+	pthread_create(&ts, NULL, server_main, s);
+	assert_int_equal(
+		blkrepl_replicator_new(ctx, control, id, NULL, 0, &rep), 0);
+	assert_int_equal(blkrepl_replicator_mark(rep, 1), 0);
+	assert_int_equal(blkrepl_replicator_take(rep, 1, 10000, &buf, &len), 0);
+	/* SIZE, then ID */
+	assert_int_equal(blkrepl_rec_parse(buf + BLKREPL_REC_HDR,
+					   len - BLKREPL_REC_HDR, &rec, &used,
+					   &why),
+			 1);
+	*new_id = rec.offset;
+	assert_int_equal(blkrepl_replicator_committed(rep, 1), 0);
+	blkrepl_replicator_free(rep);
+	pthread_join(ts, NULL);
+	close(s->lfd);
+	return len;
+}
+
+/*
+ * The dirty chunks outlive the server (a guest's reboot): the next server
+ * of the image resyncs them under the same id, unless the image changed in
+ * between; the ended server takes no change after saving them.
+ */
+static void dirty_chunks_outlive_the_server(void **state)
+{
+	char dir[] = "/tmp/test-replication-dirty.XXXXXX", rm[64];
+	char control[96];
+	struct blkrepl_ctx *ctx;
+	struct files f;
+	struct server s;
+	uint64_t id, again;
+	uint8_t data[512] = { 1 };
+	size_t full;
+	int fd;
+
+	signal(SIGPIPE, SIG_IGN);
+	rng = 0xd1e7;
+	assert_int_equal(blkrepl_ctx_new(&ctx, NULL, NULL), 0);
+	assert_non_null(mkdtemp(dir));
+	snprintf(f.primary, sizeof(f.primary), "%s/disk.img", dir);
+	snprintf(control, sizeof(control), "%s/ctl", dir);
+	fill_file(f.primary, 1);
+
+	assert_int_equal(blkrepl_image_open(ctx, f.primary, 0, &s.img), 0);
+	assert_int_equal(blkrepl_image_load_dirty(s.img, dir), 0);
+	full = sync_len(ctx, &s, control, 0, &id);
+	assert_true(full > SIZE);
+	/* two chunks change after the last commit, then the server ends */
+	assert_int_equal(
+		image_change(s.img, BLKREPL_REC_WRITE, data, 512, 0, 0), 0);
+	assert_int_equal(image_change(s.img, BLKREPL_REC_WRITE, data, 512,
+				      5 * DIRTY_CHUNK, 0),
+			 0);
+	assert_int_equal(blkrepl_image_save_dirty(s.img, dir), 0);
+	assert_int_equal(image_change(s.img, BLKREPL_REC_WRITE, data, 512, 0,
+				      0),
+			 -EROFS);
+	blkrepl_image_close(s.img);
+
+	assert_int_equal(blkrepl_image_open(ctx, f.primary, 0, &s.img), 0);
+	assert_int_equal(blkrepl_image_load_dirty(s.img, dir), 0);
+	/* SIZE, ID, two chunks, MARKED */
+	assert_int_equal(sync_len(ctx, &s, control, id, &again),
+			 2 * (DIRTY_CHUNK + BLKREPL_REC_HDR) +
+				 3 * BLKREPL_REC_HDR);
+	assert_true(again == id);
+	assert_int_equal(blkrepl_image_save_dirty(s.img, dir), 0);
+	blkrepl_image_close(s.img);
+
+	/* written by something else in between: the saved chunks say nothing */
+	fd = open(f.primary, O_WRONLY);
+	usleep(10000);
+	assert_int_equal(pwrite(fd, data, 512, 9 * DIRTY_CHUNK), 512);
+	close(fd);
+	assert_int_equal(blkrepl_image_open(ctx, f.primary, 0, &s.img), 0);
+	assert_int_equal(blkrepl_image_load_dirty(s.img, dir), 0);
+	assert_int_equal(sync_len(ctx, &s, control, id, &again), full);
+	assert_true(again != id);
+	blkrepl_image_close(s.img);
+
+	snprintf(rm, sizeof(rm), "rm -rf %s", dir);
 	assert_int_equal(system(rm), 0);
 	blkrepl_ctx_free(ctx);
 }
@@ -383,7 +553,8 @@ static void zeroes_sync_as_zero(void **state)
 	assert_int_equal(blkrepl_image_open(ctx, path, 0, &s.img), 0);
 	s.lfd = listen_control(control);
 	pthread_create(&ts, NULL, server_main, &s);
-	assert_int_equal(blkrepl_replicator_new(ctx, control, 0, &rep), 0);
+	assert_int_equal(blkrepl_replicator_new(ctx, control, 0, NULL, 0, &rep),
+			 0);
 	assert_int_equal(blkrepl_replicator_mark(rep, 1), 0);
 	assert_int_equal(blkrepl_replicator_take(rep, 1, 10000, &buf, &len), 0);
 	/* SIZE, ID, four chunks, MARKED */
@@ -462,7 +633,7 @@ static void one_replicator_and_start_first(void **state)
 	struct blkrepl_ctx *ctx;
 	struct blkrepl_image *img;
 	char path[] = "/tmp/test-replication.XXXXXX";
-	uint8_t hdr[BLKREPL_REC_HDR];
+	uint8_t hdr[BLKREPL_REC_HDR], digest[BLKREPL_HASH_LEN];
 	int fd = mkstemp(path), sv[2];
 
 	assert_int_equal(ftruncate(fd, 4096), 0);
@@ -488,6 +659,25 @@ static void one_replicator_and_start_first(void **state)
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	assert_int_equal(write_full(sv[1], hdr, sizeof(hdr)), 0);
 	assert_int_equal(blkrepl_replicate(img, sv[0]), -EPROTO);
+	close(sv[0]);
+	close(sv[1]);
+
+	/* digests that skip chunks, and digests after START */
+	memset(digest, 0, sizeof(digest));
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	blkrepl_rec_header(hdr, BLKREPL_CMD_HASHES, BLKREPL_HASH_LEN, 1);
+	assert_int_equal(write_full(sv[1], hdr, sizeof(hdr)), 0);
+	assert_int_equal(write_full(sv[1], digest, sizeof(digest)), 0);
+	assert_int_equal(blkrepl_replicate(img, sv[0]), -EPROTO);
+	close(sv[0]);
+	close(sv[1]);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	command(sv[1], BLKREPL_CMD_START, 0);
+	blkrepl_rec_header(hdr, BLKREPL_CMD_HASHES, BLKREPL_HASH_LEN, 0);
+	assert_int_equal(write_full(sv[1], hdr, sizeof(hdr)), 0);
+	assert_int_equal(write_full(sv[1], digest, sizeof(digest)), 0);
+	assert_int_equal(blkrepl_replicate(img, sv[0]), -EPROTO);
+	assert_int_equal(img->repl_fd, -1);
 	close(sv[0]);
 	close(sv[1]);
 	blkrepl_image_close(img);
@@ -526,6 +716,11 @@ static void records_are_checked(void **state)
 	blkrepl_rec_header(buf, BLKREPL_REC_SIZE, 0, 1 << 20);
 	assert_int_equal(blkrepl_rec_parse(buf, sizeof(buf), &rec, &used, &why),
 			 1);
+	blkrepl_rec_header(buf, BLKREPL_CMD_HASHES, BLKREPL_HASH_LEN + 4, 0);
+	assert_int_equal(blkrepl_rec_parse(buf, sizeof(buf), &rec, &used, &why),
+			 -EINVAL);
+	assert_string_equal(
+		why, "HASHES not a whole number of digests, or over 32 MiB");
 }
 
 int main(void)
@@ -536,6 +731,7 @@ int main(void)
 		cmocka_unit_test(random_cuts),
 		cmocka_unit_test(resync_sessions),
 		cmocka_unit_test(zeroes_sync_as_zero),
+		cmocka_unit_test(dirty_chunks_outlive_the_server),
 		cmocka_unit_test(replica_refuses),
 	};
 

@@ -196,6 +196,69 @@ static void disk_state_entries(void **state)
 			 -EPROTO);
 }
 
+#define DIGESTS 5000
+
+static void *send_hashes_thread(void *arg)
+{
+	struct side *p = arg;
+	uint8_t *h = malloc(DIGESTS * XREPL_DISK_HASH_LEN);
+	uint32_t i;
+
+	for (i = 0; i < DIGESTS * XREPL_DISK_HASH_LEN; i++)
+		h[i] = (uint8_t)(i / XREPL_DISK_HASH_LEN);
+	p->r = xrepl_wire_send_disk_hashes(p->w, "xvdb", 0, h, DIGESTS);
+	free(h);
+	return NULL;
+}
+
+/* A replica's digests go in frames of at most 4096, each saying where they
+ * start; a frame without whole digests is refused. */
+static void disk_hashes_frames(void **state)
+{
+	uint8_t bad[64] = { 4, 'x', 'v', 'd', 'a' };
+	char vdev[XREPL_VDEV_MAX + 1];
+	const uint8_t *h;
+	struct xrepl_frame f;
+	struct side p, b;
+	const char *why;
+	uint64_t first, got = 0;
+	pthread_t t;
+	size_t n;
+
+	open_pair(&p, &b, key_a, key_a);
+	handshake(&p, &b);
+	pthread_create(&t, NULL, send_hashes_thread, &p);
+	while (got < DIGESTS) {
+		assert_int_equal(xrepl_wire_recv(b.w, &f, 2000), 1);
+		assert_int_equal(xrepl_disk_hashes_parse(&f, vdev, &first, &h,
+							 &n, &why),
+				 0);
+		assert_string_equal(vdev, "xvdb");
+		assert_true(first == got);
+		assert_true(n <= XREPL_DISK_HASHES_PER_FRAME);
+		assert_int_equal(h[0], (uint8_t)first);
+		got += n;
+	}
+	pthread_join(t, NULL);
+	assert_int_equal(p.r, 0);
+	assert_true(got == DIGESTS);
+
+	f = (struct xrepl_frame){ XREPL_FRAME_DISK_HASHES, 5 + 8 + 31, bad };
+	assert_int_equal(xrepl_disk_hashes_parse(&f, vdev, &first, &h, &n,
+						 &why),
+			 -EPROTO);
+	assert_string_equal(
+		why, "DISK_HASHES without its first chunk or whole digests");
+	memset(bad + 5, 0xff, 8);
+	f.len = 5 + 8 + 32;
+	assert_int_equal(xrepl_disk_hashes_parse(&f, vdev, &first, &h, &n,
+						 &why),
+			 -EPROTO);
+	assert_string_equal(why, "DISK_HASHES past any disk's last chunk");
+	close_side(&p);
+	close_side(&b);
+}
+
 static void wrong_key_is_refused_both_ways(void **state)
 {
 	struct side p, b;
@@ -216,7 +279,7 @@ static void forged_auth_is_refused(void **state)
 {
 	struct side p, b;
 	struct xrepl_frame f;
-	uint8_t hello[36] = { 2 }, auth[32] = { 0 };
+	uint8_t hello[36] = { 3 }, auth[32] = { 0 };
 	pthread_t t;
 
 	open_pair(&p, &b, key_a, key_a);
@@ -234,10 +297,10 @@ static void forged_auth_is_refused(void **state)
 	close_side(&b);
 }
 
-/* A peer of the protocol before STOP frames is refused, by version. */
+/* A peer of the protocol before DISK_HASHES frames is refused, by version. */
 static void old_version_is_refused(void **state)
 {
-	uint8_t hello[36] = { 1 };
+	uint8_t hello[36] = { 2 };
 	struct side p, b;
 	struct xrepl_frame f;
 	pthread_t t;
@@ -250,7 +313,7 @@ static void old_version_is_refused(void **state)
 	pthread_join(t, NULL);
 	assert_int_equal(b.r, -EPROTO);
 	assert_non_null(strstr(
-		b.msg, "the peer speaks protocol version 1, we speak 2"));
+		b.msg, "the peer speaks protocol version 2, we speak 3"));
 	close_side(&p);
 	close_side(&b);
 }
@@ -469,6 +532,7 @@ int main(void)
 		cmocka_unit_test(same_key_authenticates_and_frames_flow),
 		cmocka_unit_test(disk_frames_carry_the_device),
 		cmocka_unit_test(disk_state_entries),
+		cmocka_unit_test(disk_hashes_frames),
 		cmocka_unit_test(wrong_key_is_refused_both_ways),
 		cmocka_unit_test(forged_auth_is_refused),
 		cmocka_unit_test(old_version_is_refused),

@@ -204,7 +204,7 @@ lab_reset() {
 		xl destroy "$d" >/dev/null 2>&1
 	done
 	# disk images and replicas (in dom0's memory, or a pair host's disk)
-	rm -f /var/lib/xrepl/*.img /var/lib/xrepl/*.state
+	rm -f /var/lib/xrepl/*.img /var/lib/xrepl/*.state /var/lib/xrepl/*.dirty
 	rm -f /var/log/xen/console/guest-*.log
 }
 

@@ -182,9 +182,19 @@ boot() {
 	done
 	rm -f "$PAIR_RUN/$h.pid" "$PAIR_RUN/$h.qga" "$PAIR_RUN/$h.qmp"
 	echo "$EPOCHREALTIME @@POWER-ON $h" >>"$PAIR_RUN/$h.log"
-	# detached from the caller's output, which QEMU would otherwise keep open
-	(labhost "${qemu[@]}" -serial stdio 2>&1 | stamp >>"$PAIR_RUN/$h.log") \
-		</dev/null >/dev/null 2>&1 &
+	# in a process group of its own, so that a host a scenario powers on
+	# outlives the scenario's group being killed at its end, and holding
+	# none of the caller's files (bash keeps a redirected caller's output
+	# open on a high descriptor: the scenario's log would never end)
+	set -m
+	(
+		for fd in /proc/$BASHPID/fd/*; do
+			fd=${fd##*/}
+			[ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null
+		done
+		labhost "${qemu[@]}" -serial stdio 2>&1 | stamp >>"$PAIR_RUN/$h.log"
+	) </dev/null >/dev/null 2>&1 &
+	set +m
 }
 
 # wait_booted HOST SECONDS: until its agent answers

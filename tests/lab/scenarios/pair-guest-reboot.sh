@@ -2,15 +2,17 @@
 # on block-xrepl, output buffered). B is told (reboot) and destroys its
 # copy; xl builds the guest again as a new domain, and xrepl protect
 # protects that one again by itself. Exactly one copy runs, with its
-# backup, after the reboot; the time to protected again and the bytes the
-# disk's sync sent are printed (a full sync: the rebooted guest's disk has
-# a new disk-server, whose writes the backup's replica cannot know).
+# backup, after the reboot. The rebooted guest's disk has a new
+# disk-server, which takes over what the old one saved of the chunks the
+# replica lacks: the disk (its first 16 MiB random) is resynced, not sent
+# whole. The time to protected again and the bytes the resync sent are
+# printed.
 . "$PAIR_LIB"
 name=gr1
 idx=38
 img=/var/lib/xrepl/$name.img
 start_receiver
-GUEST_SETUP="truncate -s 64M $img" \
+GUEST_SETUP="head -c 16M /dev/urandom >$img && truncate -s 64M $img" \
 	GUEST_EXTRA="disk = [ 'format=raw,vdev=xvda,access=rw,script=block-xrepl,target=$img' ]" \
 	protect_a_to_b $name $idx 10 >/dev/null
 old=$(on A "xl domid $name")
@@ -31,4 +33,7 @@ on B "grep -q failover /run/receive.log" && fail "B failed over on the reboot"
 one_copy_and_backup $name || fail "not one copy and its backup (copies above)"
 sent=$(on A "json_field sent_bytes /run/xrepl/$name.primary.json")
 waited=$(on B "grep -c 'waiting for the receiver of $name' /run/receive.log")
+on A "grep -h 'not yet on its replica' /var/log/xen/block-xrepl.log" | tail -n 2
+[ "${sent:-$((64 << 20))}" -lt $((4 << 20)) ] ||
+	fail "the rebooted guest's disk sent $sent bytes, not just what changed"
 timing "pair-guest-reboot seconds_to_protected_again=$took old_domid=$old new_domid=$(on A "xl domid $name") disk_sent_bytes=${sent:-?} disk_bytes=$((64 << 20)) b_waited_for_old_receiver=${waited:-?}"

@@ -5,7 +5,9 @@
 # on_reboot = "destroy". Each time protection ends at once with the reason,
 # B destroys its copy and never runs it (still not 5 s later), xrepl
 # protect applies the guest's on_crash/on_reboot (destroy: no copy
-# anywhere), its status says what happened and it exits 0.
+# anywhere), its status says what happened and it exits 0. Guest gs4,
+# protected with --failover-on-crash, crashes too: A destroys it, B runs it
+# from its last checkpoint, and exactly one copy is left, on B.
 #
 # The lab guest's kernel (Debian's, as a PVH guest) has no way to power a
 # PVH domain off: on `xl shutdown' it prints "reboot: Power down" and runs
@@ -70,7 +72,41 @@ request_reaches() {
 	start_receiver
 }
 
+# --failover-on-crash: a crash destroys the guest on A, and B runs it from
+# its last checkpoint: one copy, on B. The lab's crash is the guest's own
+# doing (its control port): when a checkpoint falls between the command
+# and the panic, the copy on B replays the command and crashes too, which
+# is still the one copy, on B
+crash_fails_over() {
+	local name=gs4 idx=34 t0 took rc st left
+	GUEST_SETUP="truncate -s 64M /var/lib/xrepl/$name.img" \
+		GUEST_EXTRA="disk = [ 'format=raw,vdev=xvda,access=rw,script=block-xrepl,target=/var/lib/xrepl/$name.img' ]" \
+		PROTECT_FLAGS=--failover-on-crash protect_a_to_b "$name" "$idx" 10 >/dev/null
+	t0=$(now)
+	guest_ctl "$idx" crash >/dev/null
+	rc=$(protect_ended "$name" 60) || fail "xrepl protect of $name still runs 60 s after the crash"
+	on B "wait_for 60 grep -q 'failover: $name runs as domain' /run/receive.log" ||
+		fail "B did not run the crashed guest: $(on B tail -n 3 /run/receive.log)"
+	took=$(since "$t0")
+	on A tail -n 2 /run/protect.log
+	[ "$rc" = 0 ] || fail "xrepl protect exited $rc after the crash"
+	st=$(on A "json_field state /run/xrepl/$name.primary.json")
+	[ "$st" = resurrected-on-backup ] || fail "A's status says '$st' after the crash"
+	on B "grep -q 'the guest crashed on the primary' /run/receive.log" ||
+		fail "B does not say why it runs the guest"
+	left=$(copies "$name")
+	echo "copies: $left"
+	case "$left" in "B:$name:"*) ;; *) fail "no copy on B after the crash: $left" ;; esac
+	[ "$(echo "$left" | wc -w)" = 1 ] || fail "more than one copy after the crash: $left"
+	timing "pair-guest-crash-failover seconds_to_running_on_b=$took copies=$left"
+	on B "xl destroy $name"
+	on A lab_reset
+	on B lab_reset
+	start_receiver
+}
+
 start_receiver
 request_reaches
 guest_ends gs2 32 crash crash guest-crashed
 guest_ends gs3 33 reboot reboot guest-rebooting "on_reboot = 'destroy'"
+crash_fails_over
