@@ -13,11 +13,12 @@
  * (unprotect, the guest's shutdown, reboot or crash, a fault there) means
  * the guest lives on there or nowhere: the copy here is destroyed, never
  * run, and the primary is told so (STOP CONFIRM), which lets it release
- * its held output. The one exception is RESURRECT: the guest crashed, the
- * primary destroyed it, and the admin asked for a crash to fail it over. Every stop decided here (a failed restore or commit, a
- * bad stream, SIGTERM) destroys the copy and tells the primary why. A
- * heartbeat thread keeps talking from the config on, while the main thread
- * hashes a replica for a checksum resync or applies a long first sync.
+ * its held output. The one exception is RESURRECT: the guest crashed on
+ * the primary, and the admin asked for a crash to fail it over.
+ * Every stop decided here (a failed restore or commit, a bad stream,
+ * SIGTERM) destroys the copy and tells the primary why. A heartbeat thread
+ * keeps talking from the config on, while the main thread hashes a replica
+ * for a checksum resync or applies a long first sync.
  */
 #include <endian.h>
 #include <errno.h>
@@ -326,7 +327,7 @@ static enum outcome take_stop(struct backup *b, const struct xrepl_frame *f)
 	}
 	if (b->stopped == XREPL_STOP_RESURRECT) {
 		info(b->ctx,
-		     "the guest crashed on the primary, which destroyed it and asks for it to run here from the last checkpoint: %.*s",
+		     "the guest crashed on the primary, which asks for it to run here from the last checkpoint: %.*s",
 		     (int)len, text);
 		return PRIMARY_LOST;
 	}

@@ -232,8 +232,8 @@ enum xrepl_stop {
 	XREPL_STOP_TERMINATED, /* the sender's process was told to stop */
 	XREPL_STOP_CONFIRM, /* the backup's copy is gone and will not run */
 	/*
-	 * the guest crashed, its domain here is destroyed, and the admin asked
-	 * for it to run on from the last checkpoint (--failover-on-crash)
+	 * the guest crashed, its domain here goes, and the admin asked for it
+	 * to run on from the last checkpoint (--failover-on-crash)
 	 */
 	XREPL_STOP_RESURRECT,
 	XREPL_STOP_MOVED, /* xl save or xl migrate takes the guest away */
@@ -362,8 +362,8 @@ struct xrepl_protect_opts {
 	volatile int *stop; /* set (by a signal) to stop cleanly */
 	int blackhole; /* no backup: checkpoints are encoded and dropped */
 	/*
-	 * a crash destroys the domain here and the backup runs the guest from
-	 * its last checkpoint (RESURRECT), instead of the guest's on_crash
+	 * a crash has the backup run the guest from its last checkpoint
+	 * (RESURRECT) and destroys the domain here, instead of its on_crash
 	 */
 	int failover_on_crash;
 	/*

@@ -174,6 +174,10 @@ enum guest_state guest_suspend(struct xs_handle *xs, libxl_ctx *lx,
 	snprintf(path, sizeof(path), "/local/domain/%u/control/shutdown",
 		 domid);
 	drain_watches(xs);
+	/* suspended before we ask: not by us (*asked stays 0) */
+	st = guest_state_of(lx, domid, stop, why, len);
+	if (!*asked && (st == GUEST_SUSPENDED || st == GUEST_GONE))
+		return st;
 	if (!*asked && !xs_write(xs, XBT_NULL, path, "suspend", 7)) {
 		snprintf(why, len, "cannot write %s: %s", path,
 			 strerror(errno));
@@ -204,6 +208,59 @@ enum guest_state guest_suspend(struct xs_handle *xs, libxl_ctx *lx,
 		if (st == GUEST_RUNS)
 			waited += xrepl_now_ms() - t;
 	}
+}
+
+static unsigned int backends(struct xs_handle *xs, const char *kind,
+			     uint32_t domid)
+{
+	char path[64];
+	unsigned int n = 0;
+	char **dir;
+
+	snprintf(path, sizeof(path), "/local/domain/0/backend/%s/%u", kind,
+		 domid);
+	dir = xs_directory(xs, XBT_NULL, path, &n);
+	free(dir);
+	return dir ? n : 0;
+}
+
+void guest_shape_of(struct xs_handle *xs, uint32_t domid, struct guest_shape *s)
+{
+	char path[64];
+	unsigned int n;
+	char *v;
+
+	s->vifs = backends(xs, "vif", domid);
+	/* qdisk and the like too: a disk added on any backend is seen */
+	s->disks = backends(xs, "vbd", domid) + backends(xs, "qdisk", domid) +
+		   backends(xs, "vbd3", domid);
+	snprintf(path, sizeof(path), "/local/domain/%u/memory/target", domid);
+	v = xs_read(xs, XBT_NULL, path, &n);
+	s->target_kib = v ? strtoull(v, NULL, 10) : 0;
+	free(v);
+}
+
+int guest_shape_changed(const struct guest_shape *was,
+			const struct guest_shape *now, char *why, size_t len)
+{
+	if (now->vifs != was->vifs)
+		snprintf(
+			why, len,
+			"the guest has %u vif(s), not the %u protection was set up for (xl network-attach/detach): a new vif's output would not be held; protect it again",
+			now->vifs, was->vifs);
+	else if (now->disks != was->disks)
+		snprintf(
+			why, len,
+			"the guest has %u disk(s), not the %u protection was set up for (xl block-attach/detach): a new disk's writes would not be replicated; protect it again",
+			now->disks, was->disks);
+	else if (now->target_kib != was->target_kib)
+		snprintf(
+			why, len,
+			"the guest's memory target went from %llu to %llu KiB (xl mem-set), which its backup was not built for; protect it again",
+			was->target_kib, now->target_kib);
+	else
+		return 0;
+	return 1;
 }
 
 const char *guest_end_state(enum xrepl_stop stop, const char *fault)

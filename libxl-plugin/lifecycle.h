@@ -32,6 +32,23 @@ int guest_request_pending(struct xs_handle *xs, uint32_t domid, char *req,
 int guest_suspend_requested(struct xs_handle *xs, uint32_t domid);
 
 /*
+ * What protection was set up for: the domain's vifs and disks (their
+ * backends in xenstore) and its memory target. A vif or disk plugged in
+ * later would be neither buffered nor replicated, and memory changed under
+ * the checkpoints is not what the backup was built for.
+ */
+struct guest_shape {
+	unsigned int vifs, disks;
+	unsigned long long target_kib;
+};
+
+void guest_shape_of(struct xs_handle *xs, uint32_t domid,
+		    struct guest_shape *s);
+/* 1 if NOW is not WAS, WHY saying how and what to do */
+int guest_shape_changed(const struct guest_shape *was,
+			const struct guest_shape *now, char *why, size_t len);
+
+/*
  * Writes REQ again if it still waits: the guest's watch fires anew (one
  * fired while a checkpoint had it suspended can go unseen).
  */
@@ -44,7 +61,8 @@ void guest_request_repeat(struct xs_handle *xs, uint32_t domid,
  * until it has: GUEST_SUSPENDED. GUEST_PAUSED: an admin paused it; a
  * request it had not taken is taken back (*ASKED 0), so call again once it
  * runs. GUEST_GONE: it ended meanwhile (*stop, WHY). GUEST_RUNS: it did
- * not suspend (WHY). XS must watch @releaseDomain.
+ * not suspend (WHY). GUEST_SUSPENDED with *ASKED 0: it was suspended
+ * before it was asked, by someone else. XS must watch @releaseDomain.
  */
 enum guest_state guest_suspend(struct xs_handle *xs, libxl_ctx *lx,
 			       uint32_t domid, unsigned int timeout_ms,

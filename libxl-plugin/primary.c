@@ -106,6 +106,9 @@ struct primary {
 	int confirmed; /* the backup confirmed our STOP */
 	int receiver_done;
 	int came_back; /* a rebooting guest was started again */
+	struct guest_shape shape; /* what protection was set up for */
+	/* the checkpoint's suspend request is out: a suspended guest is ours */
+	int asked;
 	char why[200];
 	/* main thread only */
 	uint64_t epoch;
@@ -487,8 +490,8 @@ static enum guest_state guest_state(struct primary *p)
 	st = guest_state_of(p->lx, p->domid, &stop, why, sizeof(why));
 	if (st == GUEST_GONE)
 		primary_stops(p, stop, "%s", why);
-	/* between checkpoints: someone else's suspend (xl save, xl migrate) */
-	if (st == GUEST_SUSPENDED) {
+	/* someone else's suspend (xl save, xl migrate) */
+	if (st == GUEST_SUSPENDED && !p->asked) {
 		primary_stops(
 			p, XREPL_STOP_MOVED, "%s",
 			"the guest was suspended, not by a checkpoint (xl save or xl migrate takes it away)");
@@ -527,6 +530,20 @@ static int wait_while_paused(struct primary *p)
 		     "%s runs again after %.1f s paused: checkpoints resume",
 		     p->o->domain, (xrepl_now_ms() - since) / 1e3);
 	return 0;
+}
+
+/* A vif, disk or memory change since protection began: checked per
+ * checkpoint, before the guest is suspended for it. */
+static int reshaped(struct primary *p)
+{
+	struct guest_shape now;
+	char why[256];
+
+	guest_shape_of(p->xs, p->domid, &now);
+	if (!guest_shape_changed(&p->shape, &now, why, sizeof(why)))
+		return 0;
+	primary_stops(p, XREPL_STOP_FAULT, "%s", why);
+	return 1;
 }
 
 /*
@@ -604,11 +621,12 @@ static int suspend_cb(void *data)
 	enum guest_state st;
 	enum xrepl_stop stop;
 	char why[160];
-	int started = 0, asked = 0;
+	int started = 0;
 
 	do {
 		if (wait_while_paused(p) < 0 ||
-		    (!asked && foreign_suspend(p)) || wait_for_request(p) < 0)
+		    (!p->asked && (foreign_suspend(p) || reshaped(p))) ||
+		    wait_for_request(p) < 0)
 			return 0;
 		if (!started && run_hooks(p, HOOK_SUSPEND, p->epoch + 1) < 0) {
 			primary_stops(
@@ -621,10 +639,14 @@ static int suspend_cb(void *data)
 		p->t_last_suspend = p->t_suspend;
 		p->t_suspend = xrepl_now_ms();
 		st = guest_suspend(p->xs, p->lx, p->domid, SUSPEND_TIMEOUT_MS,
-				   &asked, &stop, why, sizeof(why));
+				   &p->asked, &stop, why, sizeof(why));
 	} while (st == GUEST_PAUSED);
 	if (st == GUEST_GONE) {
 		primary_stops(p, stop, "%s", why);
+		return 0;
+	}
+	if (st == GUEST_SUSPENDED && !p->asked) {
+		guest_state(p); /* not by us: it ends protection (moved) */
 		return 0;
 	}
 	if (st != GUEST_SUSPENDED) {
@@ -646,6 +668,7 @@ static int postcopy_cb(void *data)
 	int r;
 
 	r = libxl_domain_resume(p->lx, p->domid, 1, NULL);
+	p->asked = 0;
 	figure_add(&p->pause, xrepl_now_ms() - p->t_suspend);
 	if (r) {
 		primary_stops(p, XREPL_STOP_FAULT,
@@ -958,6 +981,7 @@ static int open_xen(struct primary *p)
 		err(p->ctx, "no domain named %s", p->o->domain);
 		return -ENOENT;
 	}
+	guest_shape_of(p->xs, p->domid, &p->shape);
 	return 0;
 }
 
@@ -1142,25 +1166,26 @@ static int hold_back(struct primary *p)
 }
 
 /*
- * The guest crashed and the admin asked for its failover: the crashed
- * domain goes first, so that the backup's copy is the only one, and what
- * it held since the last acknowledged checkpoint is dropped (the copy runs
- * from that checkpoint). 0 if it is done, < 0 if the domain would not go
- * (then the crash ends protection as any crash does).
+ * The guest crashed and the admin asked for its failover. The backup is
+ * told at once: a destroy takes seconds, in which the backup, hearing
+ * nothing, would take the silence for a dead primary. A crashed domain
+ * never runs again by itself, so the copy the backup resumes is the one
+ * that runs; the crashed one then goes, with what it held since the last
+ * acknowledged checkpoint (the copy runs from that checkpoint). < 0 if the
+ * backup cannot be told (then the crash ends protection as any crash does).
  */
 static int resurrect_on_backup(struct primary *p)
 {
-	if (libxl_domain_destroy(p->lx, p->domid, NULL)) {
-		err(p->ctx,
-		    "%s crashed, but its domain %u cannot be destroyed: no failover to the backup",
-		    p->o->domain, p->domid);
-		return -EIO;
-	}
+	if (xrepl_wire_send_stop(p->w, XREPL_STOP_RESURRECT, p->why) < 0)
+		return -EPIPE;
 	abandon_hooks(p, 0);
-	xrepl_wire_send_stop(p->w, XREPL_STOP_RESURRECT, p->why);
 	warn(p->ctx,
-	     "%s crashed (%s): destroyed here, and the backup runs it from checkpoint %llu or later, as --failover-on-crash asks",
+	     "%s crashed (%s): the backup runs it from checkpoint %llu or later, as --failover-on-crash asks",
 	     p->o->domain, p->why, (unsigned long long)p->acked);
+	if (libxl_domain_destroy(p->lx, p->domid, NULL))
+		err(p->ctx,
+		    "cannot destroy the crashed domain %u of %s: destroy it (it does not run)",
+		    p->domid, p->o->domain);
 	write_status(p, "resurrected-on-backup");
 	return 0;
 }

@@ -28,9 +28,7 @@ left=$(copies $name)
 on A "ip -o link show type ifb | grep -q xr-" && fail "a netbuf IFB is left on A"
 timing "pair-guest-destroy seconds_to_end=$took acked=$(acked A $name)"
 
-on A lab_reset
-on B lab_reset
-start_receiver
+# B's receiver listens on: it serves the next primary too
 name=gd2
 idx=35
 PROTECT_FLAGS="-F -d" protect_a_to_b $name $idx 10 >/dev/null
