@@ -174,10 +174,6 @@ enum guest_state guest_suspend(struct xs_handle *xs, libxl_ctx *lx,
 	snprintf(path, sizeof(path), "/local/domain/%u/control/shutdown",
 		 domid);
 	drain_watches(xs);
-	/* suspended before we ask: not by us (*asked stays 0) */
-	st = guest_state_of(lx, domid, stop, why, len);
-	if (!*asked && (st == GUEST_SUSPENDED || st == GUEST_GONE))
-		return st;
 	if (!*asked && !xs_write(xs, XBT_NULL, path, "suspend", 7)) {
 		snprintf(why, len, "cannot write %s: %s", path,
 			 strerror(errno));

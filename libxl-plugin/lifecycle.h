@@ -61,8 +61,7 @@ void guest_request_repeat(struct xs_handle *xs, uint32_t domid,
  * until it has: GUEST_SUSPENDED. GUEST_PAUSED: an admin paused it; a
  * request it had not taken is taken back (*ASKED 0), so call again once it
  * runs. GUEST_GONE: it ended meanwhile (*stop, WHY). GUEST_RUNS: it did
- * not suspend (WHY). GUEST_SUSPENDED with *ASKED 0: it was suspended
- * before it was asked, by someone else. XS must watch @releaseDomain.
+ * not suspend (WHY). XS must watch @releaseDomain.
  */
 enum guest_state guest_suspend(struct xs_handle *xs, libxl_ctx *lx,
 			       uint32_t domid, unsigned int timeout_ms,

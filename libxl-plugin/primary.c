@@ -645,10 +645,6 @@ static int suspend_cb(void *data)
 		primary_stops(p, stop, "%s", why);
 		return 0;
 	}
-	if (st == GUEST_SUSPENDED && !p->asked) {
-		guest_state(p); /* not by us: it ends protection (moved) */
-		return 0;
-	}
 	if (st != GUEST_SUSPENDED) {
 		primary_stops(p, XREPL_STOP_FAULT, "%s", why);
 		return 0;
