@@ -119,9 +119,11 @@ int blkrepl_replicate(struct blkrepl_image *img, int fd);
  * as they come, so that the server never waits on it. mark(N) asks for
  * MARKED(N) (the guest is suspended: every write it has seen complete is
  * before the mark); committed(N) tells the server the backup holds N;
- * take(N) waits up to TIMEOUT_MS for it and hands over the records up to
- * and including MARKED(N), ready for a replica's feed (*buf is valid until
- * the next take).
+ * take(N) hands over epoch N's records, ready for a replica's feed (*buf
+ * is valid until the next take): 1 with those up to and including
+ * MARKED(N); 0 with a part of them, when so many wait that the server
+ * would (with TIMEOUT_MS 0: whatever has come, at once, perhaps nothing);
+ * it waits up to TIMEOUT_MS for either.
  */
 struct blkrepl_replicator;
 int blkrepl_replicator_new(struct blkrepl_ctx *ctx, const char *control,
@@ -135,6 +137,8 @@ int blkrepl_replicator_take(struct blkrepl_replicator *rep, uint64_t epoch,
 			    int timeout_ms, const uint8_t **buf, size_t *len);
 /* bytes taken so far */
 uint64_t blkrepl_replicator_bytes(const struct blkrepl_replicator *rep);
+/* the most bytes it has held at once, taken or not */
+size_t blkrepl_replicator_held_max(const struct blkrepl_replicator *rep);
 
 /*
  * The backup's journal of a replica's uncommitted writes, per epoch: held in

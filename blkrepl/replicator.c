@@ -4,7 +4,10 @@
  * server's records into memory as fast as they come: the server writes
  * them under the image's lock, so a replicator that let its socket fill
  * would stall the guest's writes. The records are handed over an epoch at
- * a time, cut just after MARKED(N), when the engine sends checkpoint N.
+ * a time, cut just after MARKED(N), when the engine sends checkpoint N,
+ * and in parts before that once HOLD_MAX of them wait: a first sync of a
+ * large disk goes out as it is read, never held whole, and the server
+ * waits (the guest's writes with it) only while the engine sends a part.
  */
 #include <errno.h>
 #include <poll.h>
@@ -18,6 +21,8 @@
 #include "blkrepl-private.h"
 
 #define READ_CHUNK (256u << 10)
+/* well within what the server waits for a replicator (5 s) at 100 Mbit/s */
+#define HOLD_MAX (16u << 20)
 
 struct blkrepl_replicator {
 	struct blkrepl_ctx *ctx;
@@ -35,6 +40,8 @@ struct blkrepl_replicator {
 	size_t cut; /* just after MARKED(marked) */
 	uint64_t marked;
 	uint64_t taken;
+	size_t held_max; /* the most the reader has held */
+	int closing;
 	int err;
 };
 
@@ -79,6 +86,9 @@ static void *reader_main(void *arg)
 			continue;
 		}
 		pthread_mutex_lock(&rep->lock);
+		/* whole records waiting are enough: the server waits for us */
+		while (rep->len >= HOLD_MAX && rep->parsed && !rep->closing)
+			pthread_cond_wait(&rep->cond, &rep->lock);
 		r = buffer_reserve(&rep->buf, &rep->cap, rep->len + READ_CHUNK,
 				   READ_CHUNK);
 		n = r ? 0 :
@@ -86,6 +96,8 @@ static void *reader_main(void *arg)
 			     MSG_DONTWAIT);
 		if (n > 0) {
 			rep->len += (size_t)n;
+			if (rep->len > rep->held_max)
+				rep->held_max = rep->len;
 			r = scan(rep);
 		} else if (!r && (!n || (errno != EAGAIN && errno != EINTR))) {
 			r = n ? -errno : -ECONNRESET;
@@ -194,6 +206,10 @@ void blkrepl_replicator_free(struct blkrepl_replicator *rep)
 	if (!rep)
 		return;
 	if (rep->fd >= 0) {
+		pthread_mutex_lock(&rep->lock);
+		rep->closing = 1;
+		pthread_cond_broadcast(&rep->cond);
+		pthread_mutex_unlock(&rep->lock);
 		/* the server sees the end and lets go of the image */
 		shutdown(rep->fd, SHUT_RDWR);
 		pthread_join(rep->reader, NULL);
@@ -218,23 +234,23 @@ int blkrepl_replicator_committed(struct blkrepl_replicator *rep, uint64_t epoch)
 }
 
 /*
- * Under lock: the records up to the cut go to the caller, the rest moves
- * to the spare buffer, which takes over. Two buffers, swapped each epoch:
+ * Under lock: the records up to UPTO go to the caller, the rest moves to
+ * the spare buffer, which takes over. Two buffers, swapped each time:
  * their pages stay, nothing is allocated once they are big enough.
  */
-static int hand_over(struct blkrepl_replicator *rep, const uint8_t **buf,
-		     size_t *len)
+static int hand_over(struct blkrepl_replicator *rep, size_t upto,
+		     const uint8_t **buf, size_t *len)
 {
-	size_t rest = rep->len - rep->cut, cap;
+	size_t rest = rep->len - upto, cap;
 	uint8_t *p;
 
 	if (buffer_reserve(&rep->spare, &rep->spare_cap, rest + READ_CHUNK,
 			   READ_CHUNK))
 		return -ENOMEM;
-	memcpy(rep->spare, rep->buf + rep->cut, rest);
+	memcpy(rep->spare, rep->buf + upto, rest);
 	*buf = rep->buf;
-	*len = rep->cut;
-	rep->taken += rep->cut;
+	*len = upto;
+	rep->taken += upto;
 	p = rep->buf;
 	cap = rep->cap;
 	rep->buf = rep->spare;
@@ -242,9 +258,28 @@ static int hand_over(struct blkrepl_replicator *rep, const uint8_t **buf,
 	rep->spare = p;
 	rep->spare_cap = cap;
 	rep->len = rest;
-	rep->parsed -= rep->cut;
+	rep->parsed -= upto;
 	rep->cut = 0;
+	/* the reader may have room again */
+	pthread_cond_broadcast(&rep->cond);
 	return 0;
+}
+
+/* Under lock: a part of EPOCH is due (MARKED(EPOCH) has not come yet). */
+static int part_due(const struct blkrepl_replicator *rep, int timeout_ms)
+{
+	return rep->parsed && (!timeout_ms || rep->len >= HOLD_MAX);
+}
+
+static void deadline_in(struct timespec *t, int ms)
+{
+	clock_gettime(CLOCK_REALTIME, t);
+	t->tv_sec += ms / 1000;
+	t->tv_nsec += (long)(ms % 1000) * 1000000;
+	if (t->tv_nsec >= 1000000000) {
+		t->tv_sec++;
+		t->tv_nsec -= 1000000000;
+	}
 }
 
 int blkrepl_replicator_take(struct blkrepl_replicator *rep, uint64_t epoch,
@@ -253,22 +288,20 @@ int blkrepl_replicator_take(struct blkrepl_replicator *rep, uint64_t epoch,
 	struct timespec deadline;
 	int r = 0;
 
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += timeout_ms / 1000;
-	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-	if (deadline.tv_nsec >= 1000000000) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000;
-	}
+	*len = 0;
+	deadline_in(&deadline, timeout_ms);
 	pthread_mutex_lock(&rep->lock);
-	while (rep->marked < epoch && !rep->err && r != ETIMEDOUT)
+	while (rep->marked < epoch && !part_due(rep, timeout_ms) && !rep->err &&
+	       timeout_ms && r != ETIMEDOUT)
 		r = pthread_cond_timedwait(&rep->cond, &rep->lock, &deadline);
 	if (rep->marked >= epoch)
-		r = hand_over(rep, buf, len);
+		r = hand_over(rep, rep->cut, buf, len) < 0 ? -ENOMEM : 1;
+	else if (part_due(rep, timeout_ms))
+		r = hand_over(rep, rep->parsed, buf, len);
 	else if (rep->err)
 		r = rep->err;
 	else
-		r = -ETIMEDOUT;
+		r = timeout_ms ? -ETIMEDOUT : 0;
 	pthread_mutex_unlock(&rep->lock);
 	if (r < 0)
 		br_err(rep->ctx, "no MARKED %llu from %s: %s",
@@ -276,6 +309,11 @@ int blkrepl_replicator_take(struct blkrepl_replicator *rep, uint64_t epoch,
 		       r == -ECONNRESET ? "the disk-server went away" :
 					  strerror(-r));
 	return r;
+}
+
+size_t blkrepl_replicator_held_max(const struct blkrepl_replicator *rep)
+{
+	return rep->held_max;
 }
 
 uint64_t blkrepl_replicator_bytes(const struct blkrepl_replicator *rep)

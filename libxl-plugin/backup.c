@@ -64,6 +64,7 @@ struct backup {
 	int restore_rc;
 	int feed_err;
 	enum xrepl_stop stopped; /* the primary's STOP, or ours */
+	struct xrepl_switchover back; /* a switchover's, for protection back */
 	char why[200]; /* what went wrong here, for the primary */
 	uint64_t acked;
 	double t_start;
@@ -304,11 +305,12 @@ static int disk_data(struct backup *b, const struct xrepl_frame *f)
 	return 0;
 }
 
-enum outcome { PRIMARY_LOST, UNPROTECTED, FAILED };
+enum outcome { PRIMARY_LOST, UNPROTECTED, FAILED, SWITCHED };
 
 /*
  * The primary's STOP: the guest lives on there or nowhere, unless it
- * crashed there and the admin asked for a crash to fail it over.
+ * crashed there and the admin asked for a crash to fail it over, or the
+ * admin hands it over here (a switchover).
  */
 static enum outcome take_stop(struct backup *b, const struct xrepl_frame *f)
 {
@@ -316,14 +318,31 @@ static enum outcome take_stop(struct backup *b, const struct xrepl_frame *f)
 	size_t len;
 
 	if (xrepl_stop_parse(f, &b->stopped, &text, &len, &why) < 0 ||
-	    b->stopped == XREPL_STOP_CONFIRM) {
+	    b->stopped == XREPL_STOP_CONFIRM ||
+	    b->stopped == XREPL_STOP_RUNNING) {
 		err(b->ctx, "protocol error: %s",
 		    b->stopped == XREPL_STOP_CONFIRM ?
 			    "a STOP CONFIRM unasked" :
+		    b->stopped == XREPL_STOP_RUNNING ?
+			    "a STOP RUNNING unasked" :
 			    why);
 		snprintf(b->why, sizeof(b->why), "protocol error in a STOP");
 		b->stopped = 0;
 		return FAILED;
+	}
+	if (b->stopped == XREPL_STOP_SWITCHOVER) {
+		if (xrepl_switchover_parse(text, len, &b->back, &why) < 0) {
+			err(b->ctx, "protocol error: %s: %.*s", why, (int)len,
+			    text);
+			snprintf(b->why, sizeof(b->why), "protocol error: %s",
+				 why);
+			b->stopped = XREPL_STOP_FAULT;
+			return FAILED;
+		}
+		info(b->ctx,
+		     "the primary hands %s over (a switchover): it runs here from checkpoint %llu",
+		     b->name, (unsigned long long)b->acked);
+		return SWITCHED;
 	}
 	if (b->stopped == XREPL_STOP_RESURRECT) {
 		info(b->ctx,
@@ -487,33 +506,56 @@ static int other_receiver(const struct backup *b)
 	return pid > 0 && pid != getpid() && !kill(pid, 0) ? pid : 0;
 }
 
+/* 1 if DOMID is the guest, *going if it is paused, dying or shut down */
+static int is_guest(struct backup *b, uint32_t domid, int *going)
+{
+	char *name = libxl_domid_to_name(b->lx, domid);
+	libxl_dominfo info;
+	int r = name && !strcmp(name, b->name);
+
+	free(name);
+	libxl_dominfo_init(&info);
+	*going = r && !libxl_domain_info(b->lx, &info, domid) &&
+		 (info.paused || info.dying || info.shutdown);
+	libxl_dominfo_dispose(&info);
+	return r;
+}
+
 /*
  * A primary cut off by a partition comes back to a backup that has run
  * the guest since: a copy of it received here again would be a second
  * one to fail over. The guest this host failed over, while it runs under
- * its name, is refused.
+ * its name, is refused. One that a switchover hands back is destroyed
+ * (paused first) as its new primary connects: that is waited for.
  */
 static int runs_here(struct backup *b)
 {
 	uint32_t domid = (uint32_t)run_file_number(b, "failed-over");
-	char *name;
-	int r;
+	double end = xrepl_now_ms() + 60000;
+	int going;
 
 	if (!domid)
 		return 0;
-	name = libxl_domid_to_name(b->lx, domid);
-	r = name && !strcmp(name, b->name);
-	free(name);
-	if (!r)
-		return 0;
-	err(b->ctx,
-	    "%s was failed over to this host and runs here (domain %u): not received again",
-	    b->name, domid);
-	snprintf(
-		b->why, sizeof(b->why),
-		"%s was failed over to the backup host and runs there (domain %u)",
-		b->name, domid);
-	return 1;
+	while (is_guest(b, domid, &going)) {
+		if (!going || xrepl_now_ms() > end) {
+			err(b->ctx,
+			    "%s was failed over to this host and runs here (domain %u): not received again",
+			    b->name, domid);
+			snprintf(
+				b->why, sizeof(b->why),
+				"%s was failed over to the backup host and runs there (domain %u)",
+				b->name, domid);
+			return 1;
+		}
+		if (xrepl_wire_send_u64(b->w, XREPL_FRAME_HEARTBEAT,
+					(uint64_t)xrepl_now_ms()) < 0) {
+			snprintf(b->why, sizeof(b->why),
+				 "the primary went away");
+			return 1;
+		}
+		usleep(b->o->timeout_ms / 4 * 1000);
+	}
+	return 0;
 }
 
 /*
@@ -583,6 +625,7 @@ static void write_pid_file(struct backup *b)
 static int read_config(struct backup *b)
 {
 	struct xrepl_frame f;
+	const char *why;
 	char *json;
 	int r;
 
@@ -603,6 +646,14 @@ static int read_config(struct backup *b)
 		err(b->ctx,
 		    "the primary sent a domain config libxl cannot parse");
 		return -EPROTO;
+	}
+	if (domain_name_check(b->dc.c_info.name, &why) < 0) {
+		err(b->ctx, "the primary's guest has a name refused here: %s",
+		    why);
+		snprintf(b->why, sizeof(b->why),
+			 "the guest's name is refused by the backup: %s", why);
+		xrepl_wire_send(b->w, XREPL_FRAME_BYE, b->why, strlen(b->why));
+		return -EINVAL;
 	}
 	b->name = strdup(b->dc.c_info.name);
 	if (asprintf(&b->incoming, "%s--incoming", b->name) < 0)
@@ -836,6 +887,33 @@ static int fail_over(struct backup *b)
 	return 0;
 }
 
+/*
+ * A switchover: the guest runs here as at a failover, with the primary's
+ * heartbeats replaced by ours until it hears the guest runs (or why not):
+ * only then does its suspended copy go.
+ */
+static int take_over(struct backup *b)
+{
+	char text[96];
+	int r = fail_over(b);
+
+	if (r < 0) {
+		send_stop(b, XREPL_STOP_FAULT,
+			  "the backup could not run the guest (see its log)");
+		stop_beating(b);
+		return r;
+	}
+	snprintf(text, sizeof(text),
+		 "the guest runs on the backup as domain %u", b->domid);
+	send_stop(b, XREPL_STOP_RUNNING, text);
+	stop_beating(b);
+	if (b->o->switched && b->o->domain) {
+		*b->o->switched = b->back;
+		snprintf(b->o->domain, b->o->domain_len, "%s", b->name);
+	}
+	return 0;
+}
+
 XREPL_EXPORT int xrepl_receive(struct xrepl_ctx *ctx,
 			       const struct xrepl_receive_opts *o)
 {
@@ -884,10 +962,13 @@ XREPL_EXPORT int xrepl_receive(struct xrepl_ctx *ctx,
 	how = receive_loop(&b);
 	/* uncommitted disk writes go before libxl attaches the replicas */
 	if (o->hooks && o->hooks->end)
-		o->hooks->end(o->hooks->data, how == PRIMARY_LOST);
+		o->hooks->end(o->hooks->data,
+			      how == PRIMARY_LOST || how == SWITCHED);
 	if (how == PRIMARY_LOST) {
 		stop_beating(&b);
 		r = fail_over(&b);
+	} else if (how == SWITCHED) {
+		r = take_over(&b);
 	} else {
 		r = end_without_failover(&b, how);
 	}

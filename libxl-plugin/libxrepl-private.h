@@ -25,6 +25,12 @@ void xrepl_log(const struct xrepl_ctx *ctx, int priority, const char *file,
 #define warn(ctx, ...) xrepl_log_cond(ctx, LOG_WARNING, __VA_ARGS__)
 #define err(ctx, ...) xrepl_log_cond(ctx, LOG_ERR, __VA_ARGS__)
 
+/*
+ * 0 if NAME may be a guest's name here (file names, JSON, logs), else
+ * -EINVAL with the rule it breaks in *why.
+ */
+int domain_name_check(const char *name, const char **why);
+
 /* Monotonic milliseconds, for timeouts and the figures the engine reports. */
 static inline double xrepl_now_ms(void)
 {

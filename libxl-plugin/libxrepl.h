@@ -220,7 +220,9 @@ enum xrepl_frame_type {
  * decides on is one of the first six or MOVED, and the backup answers it
  * with CONFIRM once its copy is destroyed: only then may the primary release
  * output the backup never acknowledged. A backup that stops says FAULT or
- * TERMINATED; it will not run the guest either.
+ * TERMINATED; it will not run the guest either. RESURRECT and SWITCHOVER
+ * have the backup run the guest; it answers SWITCHOVER with RUNNING once
+ * the guest runs there, or FAULT.
  */
 enum xrepl_stop {
 	XREPL_STOP_UNPROTECT = 1, /* the admin ended protection */
@@ -237,6 +239,13 @@ enum xrepl_stop {
 	 */
 	XREPL_STOP_RESURRECT,
 	XREPL_STOP_MOVED, /* xl save or xl migrate takes the guest away */
+	/*
+	 * a planned switchover: the backup runs the guest from the last
+	 * checkpoint, which the primary holds suspended; the text is a
+	 * struct xrepl_switchover
+	 */
+	XREPL_STOP_SWITCHOVER,
+	XREPL_STOP_RUNNING, /* the backup's answer: the guest runs there */
 };
 
 #define XREPL_WIRE_STREAM_MAX (2u << 20)
@@ -299,6 +308,28 @@ int xrepl_wire_send_stop(struct xrepl_wire *w, enum xrepl_stop reason,
  */
 int xrepl_stop_parse(const struct xrepl_frame *f, enum xrepl_stop *reason,
 		     const char **text, size_t *len, const char **why);
+/*
+ * What the backup protects a guest handed over to it back to the old
+ * primary's host with: its `xrepl receive --listen' port and protect's
+ * options.
+ */
+#define XREPL_SWITCHOVER_ADAPTIVE 1u
+#define XREPL_SWITCHOVER_NO_NETBUF 2u
+#define XREPL_SWITCHOVER_NO_DISK 4u
+#define XREPL_SWITCHOVER_CRASH_FAILOVER 8u
+struct xrepl_switchover {
+	uint16_t port;
+	unsigned int interval_ms;
+	unsigned int timeout_ms;
+	unsigned int flags; /* XREPL_SWITCHOVER_* */
+};
+
+/* As a STOP SWITCHOVER's text; -ENOSPC if LEN is too short. */
+int xrepl_switchover_format(const struct xrepl_switchover *s, char *text,
+			    size_t len);
+/* From a STOP's text; -EPROTO (with *why) unless exactly as formatted. */
+int xrepl_switchover_parse(const char *text, size_t len,
+			   struct xrepl_switchover *s, const char **why);
 /* "unprotect", "fault", "shutdown"... or "unknown". */
 const char *xrepl_stop_name(unsigned int reason);
 /* 1 with *frame set, or a negative errno (-ETIMEDOUT, -EPIPE, -EPROTO). */
@@ -325,7 +356,9 @@ const char *xrepl_frame_type_name(unsigned int type);
  * output is held from here on); suspended(N) once the guest is suspended
  * (every write it saw complete belongs to epoch N); send(N) in the sender
  * thread just before checkpoint N's EPOCH_END, to send what else epoch N
- * needs on W (NULL with --blackhole); commit(N) once the backup has
+ * needs on W (NULL with --blackhole); send_early(N), in the same thread
+ * between the stream's frames, may send what epoch N has so far (a first
+ * sync of a large disk goes out as it is read); commit(N) once the backup has
  * acknowledged checkpoint N; abandon() when protection stops (RELEASE:
  * let out everything held; 0: drop it, the backup may run the guest from
  * an earlier checkpoint). A suspend, suspended, send or commit that fails stops
@@ -340,6 +373,7 @@ struct xrepl_epoch_hooks {
 	int (*suspend)(void *data, uint64_t epoch);
 	int (*suspended)(void *data, uint64_t epoch);
 	int (*send)(void *data, uint64_t epoch, struct xrepl_wire *w);
+	int (*send_early)(void *data, uint64_t epoch, struct xrepl_wire *w);
 	int (*commit)(void *data, uint64_t epoch);
 	void (*abandon)(void *data, int release);
 	void (*report)(void *data, FILE *f);
@@ -376,13 +410,21 @@ struct xrepl_protect_opts {
 	 * stopped (a restart): it may take the guest again
 	 */
 	int *backup_gone;
+	/*
+	 * set (by a signal) to hand the guest over to the backup at the next
+	 * checkpoint (a planned switchover), which protects it back with
+	 * *back; the domain here is destroyed once the backup runs it
+	 */
+	volatile int *switch_over;
+	const struct xrepl_switchover *back;
 };
 
 /*
  * Protects a running PVH guest until *stop is set or the guest shuts down,
- * reboots, crashes or is destroyed (0, with the reason in *ended), the
- * backup is lost or stops (-ENOTCONN; the guest keeps running), or a fault
- * (-EIO). Every reason is logged; see primary.c for what happens to the
+ * reboots, crashes or is destroyed (0, with the reason in *ended), it is
+ * handed over to the backup (*switch_over: 0 and SWITCHOVER once the
+ * backup runs it, -EIO if that did not happen), the backup is lost or
+ * stops (-ENOTCONN; the guest keeps running), or a fault (-EIO). Every reason is logged; see primary.c for what happens to the
  * output held at the end.
  */
 int xrepl_protect(struct xrepl_ctx *ctx, const struct xrepl_protect_opts *o);
@@ -445,6 +487,13 @@ struct xrepl_receive_opts {
 	const struct xrepl_receive_hooks *hooks;
 	/* "<unix time> ack N" just before each ACK is sent, or NULL */
 	FILE *ack_trace;
+	/*
+	 * out, if set: the primary handed its guest over (the port is not 0
+	 * then), and the guest runs here as DOMAIN, to be protected back
+	 */
+	struct xrepl_switchover *switched;
+	char *domain;
+	size_t domain_len;
 };
 
 /*

@@ -103,7 +103,9 @@ int guest_suspend_requested(struct xs_handle *xs, uint32_t domid)
 	return r;
 }
 
-void guest_request_repeat(struct xs_handle *xs, uint32_t domid, const char *req)
+/* EXPECT in the guest's control/shutdown replaced by WITH: 1 if it was there */
+static int replace_request(struct xs_handle *xs, uint32_t domid,
+			   const char *expect, const char *with)
 {
 	xs_transaction_t t;
 	char path[64];
@@ -116,13 +118,24 @@ void guest_request_repeat(struct xs_handle *xs, uint32_t domid, const char *req)
 	do {
 		t = xs_transaction_start(xs);
 		if (t == XBT_NULL)
-			return;
+			return 0;
 		v = xs_read(xs, t, path, &n);
-		same = v && n == strlen(req) && !memcmp(v, req, n);
+		same = v && n == strlen(expect) && !memcmp(v, expect, n);
 		free(v);
-		if (same)
-			xs_write(xs, t, path, req, n);
+		if (same && !xs_write(xs, t, path, with, strlen(with)))
+			same = 0;
 	} while (!xs_transaction_end(xs, t, 0) && errno == EAGAIN);
+	return same;
+}
+
+void guest_request_repeat(struct xs_handle *xs, uint32_t domid, const char *req)
+{
+	replace_request(xs, domid, req, req);
+}
+
+void guest_request_drop(struct xs_handle *xs, uint32_t domid, const char *req)
+{
+	replace_request(xs, domid, req, "");
 }
 
 static void drain_watches(struct xs_handle *xs)
@@ -133,25 +146,38 @@ static void drain_watches(struct xs_handle *xs)
 		free(ev);
 }
 
-/* The request back, if the guest has not taken it yet: 1 if so. */
-static int take_back(struct xs_handle *xs, const char *path)
+/*
+ * Our request only where none waits: xl shutdown and xl reboot write
+ * theirs outside any transaction, the guest reads and clears it inside
+ * one, and a plain write of ours between the two would replace the
+ * admin's request before the guest has read it. 1 written, 0 another
+ * request waits, -errno.
+ */
+static int ask_suspend(struct xs_handle *xs, const char *path)
 {
 	xs_transaction_t t;
 	unsigned int n;
 	char *v;
-	int r;
+	int free_slot;
 
-	do {
+	for (;;) {
 		t = xs_transaction_start(xs);
 		if (t == XBT_NULL)
-			return 0;
+			return -errno;
 		v = xs_read(xs, t, path, &n);
-		r = v && n == 7 && !memcmp(v, "suspend", 7);
+		free_slot = !v || !n;
 		free(v);
-		if (r && !xs_write(xs, t, path, "", 0))
-			r = 0;
-	} while (!xs_transaction_end(xs, t, 0) && errno == EAGAIN);
-	return r;
+		if (free_slot && !xs_write(xs, t, path, "suspend", 7)) {
+			int e = errno;
+
+			xs_transaction_end(xs, t, 1);
+			return -e;
+		}
+		if (xs_transaction_end(xs, t, !free_slot))
+			return free_slot;
+		if (errno != EAGAIN)
+			return -errno;
+	}
 }
 
 /*
@@ -174,10 +200,16 @@ enum guest_state guest_suspend(struct xs_handle *xs, libxl_ctx *lx,
 	snprintf(path, sizeof(path), "/local/domain/%u/control/shutdown",
 		 domid);
 	drain_watches(xs);
-	if (!*asked && !xs_write(xs, XBT_NULL, path, "suspend", 7)) {
-		snprintf(why, len, "cannot write %s: %s", path,
-			 strerror(errno));
-		return GUEST_RUNS;
+	if (!*asked) {
+		int r = ask_suspend(xs, path);
+
+		if (r < 0) {
+			snprintf(why, len, "cannot write %s: %s", path,
+				 strerror(-r));
+			return GUEST_RUNS;
+		}
+		if (!r)
+			return GUEST_BUSY;
 	}
 	*asked = 1;
 	for (;;) {
@@ -186,12 +218,12 @@ enum guest_state guest_suspend(struct xs_handle *xs, libxl_ctx *lx,
 			return st;
 		if (st == GUEST_PAUSED) {
 			/* taken, it is carried out once the guest runs */
-			if (take_back(xs, path))
+			if (replace_request(xs, domid, "suspend", ""))
 				*asked = 0;
 			return GUEST_PAUSED;
 		}
 		if (waited > timeout_ms) {
-			take_back(xs, path);
+			replace_request(xs, domid, "suspend", "");
 			snprintf(why, len,
 				 "domain %u did not suspend within %u ms",
 				 domid, timeout_ms);

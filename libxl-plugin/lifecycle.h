@@ -8,7 +8,13 @@
 
 #include "libxrepl.h"
 
-enum guest_state { GUEST_RUNS, GUEST_PAUSED, GUEST_SUSPENDED, GUEST_GONE };
+enum guest_state {
+	GUEST_RUNS,
+	GUEST_PAUSED,
+	GUEST_SUSPENDED,
+	GUEST_GONE,
+	GUEST_BUSY,
+};
 
 /*
  * Domain DOMID as protection sees it; when it is GUEST_GONE, *stop is what
@@ -55,12 +61,17 @@ int guest_shape_changed(const struct guest_shape *was,
 void guest_request_repeat(struct xs_handle *xs, uint32_t domid,
 			  const char *req);
 
+/* Removes REQ if it still waits: the guest did not read it in time. */
+void guest_request_drop(struct xs_handle *xs, uint32_t domid, const char *req);
+
 /*
  * Asks the guest to suspend for a checkpoint (unless *ASKED: it was, and
  * took the request) and waits (at most TIMEOUT_MS of its running time)
  * until it has: GUEST_SUSPENDED. GUEST_PAUSED: an admin paused it; a
  * request it had not taken is taken back (*ASKED 0), so call again once it
- * runs. GUEST_GONE: it ended meanwhile (*stop, WHY). GUEST_RUNS: it did
+ * runs. GUEST_BUSY: an admin's request waits for the guest to read it
+ * (guest_request_pending), nothing was asked: call again once it has.
+ * GUEST_GONE: it ended meanwhile (*stop, WHY). GUEST_RUNS: it did
  * not suspend (WHY). XS must watch @releaseDomain.
  */
 enum guest_state guest_suspend(struct xs_handle *xs, libxl_ctx *lx,

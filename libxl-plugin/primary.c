@@ -26,7 +26,10 @@
  * out only once the backup confirms that its copy is gone; unconfirmed,
  * the backup may yet run the guest from its last checkpoint, so the guest
  * is paused here and that output dropped. A paused guest (xl pause) is
- * not checkpointed until it runs again; heartbeats go on meanwhile.
+ * not checkpointed until it runs again; heartbeats go on meanwhile. A
+ * planned switchover leaves the guest suspended after a checkpoint and,
+ * once that is acknowledged, has the backup run it: the domain here goes
+ * only when the backup says the guest runs there.
  */
 #include <endian.h>
 #include <errno.h>
@@ -62,6 +65,8 @@
 #define REQUEST_WAIT_MS 60000
 #define SUSPEND_TIMEOUT_MS 60000
 #define REQUEST_REPEAT_MS 2000
+/* the backup's heartbeats go on while it takes a switchover's guest */
+#define SWITCH_WAIT_MS 300000
 
 enum ending {
 	GOING_ON,
@@ -103,12 +108,15 @@ struct primary {
 	uint64_t closing; /* its EPOCH_END is on the way: ACKs may beat sent */
 	enum ending lost; /* GOING_ON (0) until protection ends */
 	enum xrepl_stop stop; /* ours, or the backup's when it stopped */
-	int confirmed; /* the backup confirmed our STOP */
+	enum xrepl_stop answer; /* the backup's STOP after ours */
+	char answer_why[256];
 	int receiver_done;
 	int came_back; /* a rebooting guest was started again */
 	struct guest_shape shape; /* what protection was set up for */
 	/* the checkpoint's suspend request is out: a suspended guest is ours */
 	int asked;
+	int switching; /* this checkpoint hands the guest over */
+	double downtime; /* a switchover's, ms */
 	char why[200];
 	/* main thread only */
 	uint64_t epoch;
@@ -265,15 +273,25 @@ static int send_stream(void *data, const void *buf, size_t len)
 	return 0;
 }
 
-/* What else epoch N needs (its disk writes), before its EPOCH_END. */
-static int send_hooks(struct primary *p, uint64_t epoch)
+/*
+ * What else epoch N needs (its disk writes), before its EPOCH_END; EARLY:
+ * what of it has come so far, between the stream's frames.
+ */
+static int send_hooks(struct primary *p, uint64_t epoch, int early)
 {
 	const struct xrepl_epoch_hooks *h;
 	size_t i;
+	int r;
 
 	for (i = 0; i < p->o->n_hooks; i++) {
 		h = &p->o->hooks[i];
-		if (h->send && h->send(h->data, epoch, p->w) < 0)
+		if (early)
+			r = h->send_early ?
+				    h->send_early(h->data, epoch, p->w) :
+				    0;
+		else
+			r = h->send ? h->send(h->data, epoch, p->w) : 0;
+		if (r < 0)
 			return -EIO;
 	}
 	return 0;
@@ -292,7 +310,7 @@ static int mark_epochs(struct primary *p)
 		pthread_mutex_lock(&p->lock);
 		p->closing = p->sent + 1;
 		pthread_mutex_unlock(&p->lock);
-		r = send_hooks(p, p->sent + 1);
+		r = send_hooks(p, p->sent + 1, 0);
 		if (!r && !p->o->blackhole)
 			r = xrepl_wire_send_u64(p->w, XREPL_FRAME_EPOCH_END,
 						p->sent + 1);
@@ -323,12 +341,16 @@ static void *sender_main(void *arg)
 				r = xrepl_wire_send_u64(
 					p->w, XREPL_FRAME_HEARTBEAT,
 					(uint64_t)xrepl_now_ms());
+			if (!r)
+				r = send_hooks(p, p->sent + 1, 1);
 			continue;
 		}
 		r = xrepl_encoder_feed(p->enc, c->data, c->len);
 		free(c);
 		if (!r)
 			r = mark_epochs(p);
+		if (!r)
+			r = send_hooks(p, p->sent + 1, 1);
 	}
 	/* the wire's error is the link's; any other one is ours */
 	if (r < 0 && p->w && xrepl_wire_strerror(p->w)[0])
@@ -368,7 +390,7 @@ static int take_ack(struct primary *p, const struct xrepl_frame *f)
 	return r;
 }
 
-/* The backup's STOP: its confirmation of ours, or its own stop. */
+/* The backup's STOP: its answer to ours, or its own stop. */
 static void take_stop(struct primary *p, const struct xrepl_frame *f)
 {
 	enum xrepl_stop reason;
@@ -380,9 +402,9 @@ static void take_stop(struct primary *p, const struct xrepl_frame *f)
 		return;
 	}
 	pthread_mutex_lock(&p->lock);
-	if (reason == XREPL_STOP_CONFIRM)
-		p->confirmed = 1;
-	else if (!p->lost) {
+	p->answer = reason;
+	snprintf(p->answer_why, sizeof(p->answer_why), "%.*s", (int)len, text);
+	if (reason != XREPL_STOP_CONFIRM && !p->lost) {
 		snprintf(p->why, sizeof(p->why),
 			 "the backup stopped (%s): %.*s",
 			 xrepl_stop_name(reason), (int)len, text);
@@ -463,6 +485,10 @@ static void write_status(struct primary *p, const char *state)
 		(unsigned long long)st.wire_bytes,
 		xrepl_compress_name(p->o->compress),
 		(xrepl_now_ms() - p->t_start) / 1e3);
+	if (p->o->back && !p->o->blackhole)
+		fprintf(f, ", \"switchover_port\": %u", p->o->back->port);
+	if (p->downtime > 0)
+		fprintf(f, ", \"downtime_ms\": %.2f", p->downtime);
 	pthread_mutex_unlock(&p->lock);
 	for (i = 0; i < p->o->n_hooks; i++)
 		if (p->o->hooks[i].report)
@@ -585,8 +611,9 @@ static int wait_for_request(struct primary *p)
 		}
 		if (xrepl_now_ms() - since > REQUEST_WAIT_MS) {
 			warn(p->ctx,
-			     "%s did not read its '%s' request in %d s: checkpoints go on, and the request is lost",
+			     "%s did not read its '%s' request in %d s: the request is dropped and checkpoints go on",
 			     p->o->domain, req, REQUEST_WAIT_MS / 1000);
+			guest_request_drop(p->xs, p->domid, req);
 			return 0;
 		}
 		usleep(WATCH_MS * 1000);
@@ -623,6 +650,9 @@ static int suspend_cb(void *data)
 	char why[160];
 	int started = 0;
 
+	if (p->o->switch_over && *p->o->switch_over && p->o->back &&
+	    !p->o->blackhole)
+		p->switching = 1;
 	do {
 		if (wait_while_paused(p) < 0 ||
 		    (!p->asked && (foreign_suspend(p) || reshaped(p))) ||
@@ -640,7 +670,7 @@ static int suspend_cb(void *data)
 		p->t_suspend = xrepl_now_ms();
 		st = guest_suspend(p->xs, p->lx, p->domid, SUSPEND_TIMEOUT_MS,
 				   &p->asked, &stop, why, sizeof(why));
-	} while (st == GUEST_PAUSED);
+	} while (st == GUEST_PAUSED || st == GUEST_BUSY);
 	if (st == GUEST_GONE) {
 		primary_stops(p, stop, "%s", why);
 		return 0;
@@ -663,6 +693,9 @@ static int postcopy_cb(void *data)
 	struct primary *p = data;
 	int r;
 
+	/* the backup runs it from here on: it stays suspended, and ours */
+	if (p->switching)
+		return 1;
 	r = libxl_domain_resume(p->lx, p->domid, 1, NULL);
 	p->asked = 0;
 	figure_add(&p->pause, xrepl_now_ms() - p->t_suspend);
@@ -763,6 +796,11 @@ static int checkpoint_cb(void *data)
 		primary_stops(p, XREPL_STOP_FAULT,
 			      "cannot commit epoch %llu (release failed)",
 			      (unsigned long long)p->epoch);
+		return 0;
+	}
+	if (p->switching) {
+		primary_stops(p, XREPL_STOP_SWITCHOVER,
+			      "a planned switchover to the backup");
 		return 0;
 	}
 	write_status(p, "protecting");
@@ -1072,29 +1110,34 @@ static int start_threads(struct primary *p)
 	return 0;
 }
 
+/* The backup's answer to our STOP (0: none within MS, or it is lost). */
+static enum xrepl_stop wait_answer(struct primary *p, unsigned int ms)
+{
+	struct timespec deadline = xrepl_deadline(ms);
+	enum xrepl_stop r;
+
+	pthread_mutex_lock(&p->lock);
+	while (!p->answer && !p->receiver_done)
+		if (pthread_cond_timedwait(&p->cond, &p->lock, &deadline) ==
+		    ETIMEDOUT)
+			break;
+	r = p->answer;
+	pthread_mutex_unlock(&p->lock);
+	return r;
+}
+
 /*
  * A stop decided here: tell the backup, and wait (bounded) for it to
  * confirm that its copy is gone. 1 if it did.
  */
 static int tell_backup(struct primary *p)
 {
-	struct timespec deadline;
-	int r;
-
 	if (p->o->blackhole)
 		return 1;
 	if (xrepl_wire_strerror(p->w)[0] ||
 	    xrepl_wire_send_stop(p->w, p->stop, p->why) < 0)
 		return 0;
-	deadline = xrepl_deadline(p->o->timeout_ms);
-	pthread_mutex_lock(&p->lock);
-	while (!p->confirmed && !p->receiver_done)
-		if (pthread_cond_timedwait(&p->cond, &p->lock, &deadline) ==
-		    ETIMEDOUT)
-			break;
-	r = p->confirmed;
-	pthread_mutex_unlock(&p->lock);
-	return r;
+	return wait_answer(p, p->o->timeout_ms) == XREPL_STOP_CONFIRM;
 }
 
 /*
@@ -1186,6 +1229,54 @@ static int resurrect_on_backup(struct primary *p)
 	return 0;
 }
 
+/*
+ * A planned switchover: checkpoint N is acknowledged and its output out,
+ * and the guest has stood suspended since. The backup runs it from N and
+ * says so (its heartbeats go on meanwhile): only then does the domain here
+ * go. A backup that cannot run it says why, and it resumes here; one that
+ * does not answer may run it: it stays suspended here.
+ */
+static int hand_over(struct primary *p)
+{
+	enum xrepl_stop answer = 0;
+	char text[128];
+
+	if (!xrepl_switchover_format(p->o->back, text, sizeof(text)) &&
+	    !xrepl_wire_strerror(p->w)[0] &&
+	    !xrepl_wire_send_stop(p->w, XREPL_STOP_SWITCHOVER, text))
+		answer = wait_answer(p, SWITCH_WAIT_MS);
+	if (answer == XREPL_STOP_RUNNING) {
+		p->downtime = xrepl_now_ms() - p->t_suspend;
+		info(p->ctx,
+		     "%s switched over: the backup runs it from checkpoint %llu, after %.0f ms stood still",
+		     p->o->domain, (unsigned long long)p->acked, p->downtime);
+		/* said before the destroy: it takes seconds, the move is done */
+		write_status(p, "switched-over");
+		abandon_hooks(p, 1);
+		if (libxl_domain_destroy(p->lx, p->domid, NULL))
+			err(p->ctx,
+			    "cannot destroy domain %u of %s, which the backup runs now: destroy it (it is suspended)",
+			    p->domid, p->o->domain);
+		return 0;
+	}
+	if (answer) {
+		resume_suspended(p->ctx, p->lx, p->domid);
+		abandon_hooks(p, 1);
+		err(p->ctx,
+		    "switchover of %s refused: the backup cannot run it (%s: %s): it runs on here, unprotected",
+		    p->o->domain, xrepl_stop_name(answer), p->answer_why);
+		write_status(p, "backup-stopped");
+		return -EIO;
+	}
+	abandon_hooks(p, 0);
+	err(p->ctx,
+	    "switchover of %s: the backup did not answer, and it may run the guest from checkpoint %llu. The guest stays suspended here: check the backup host, then `xrepl unprotect %s' resumes it here, or `xl destroy %s'",
+	    p->o->domain, (unsigned long long)p->acked, p->o->domain,
+	    p->o->domain);
+	write_status(p, "unconfirmed");
+	return -EIO;
+}
+
 /* After xc_domain_save: end protection the way its reason asks. */
 static int finish(struct primary *p, int saved)
 {
@@ -1207,6 +1298,8 @@ static int finish(struct primary *p, int saved)
 	    p->o->failover_on_crash && !p->o->blackhole &&
 	    !xrepl_wire_strerror(p->w)[0] && !resurrect_on_backup(p))
 		return 0;
+	if (p->lost == PRIMARY_STOPS && p->stop == XREPL_STOP_SWITCHOVER)
+		return hand_over(p);
 	if (p->lost != PRIMARY_STOPS || tell_backup(p))
 		return run_on(p);
 	return hold_back(p);

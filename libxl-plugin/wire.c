@@ -81,6 +81,8 @@ static const char *const stop_names[] = {
 	[XREPL_STOP_CONFIRM] = "confirm",
 	[XREPL_STOP_RESURRECT] = "resurrect",
 	[XREPL_STOP_MOVED] = "moved",
+	[XREPL_STOP_SWITCHOVER] = "switchover",
+	[XREPL_STOP_RUNNING] = "running",
 };
 
 /* a DISK_HASHES frame's u8 n, vdev, u64 first chunk at most */
@@ -179,22 +181,58 @@ static int hex_value(char c)
 	return -1;
 }
 
+/*
+ * As ssh treats a private key: whoever else can read the key can be either
+ * side, so a key file others may read or write, or that another user owns,
+ * is refused, not warned about.
+ */
+static int key_file_safe(struct xrepl_ctx *ctx, int fd, const char *path)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0) {
+		err(ctx, "cannot stat key file %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		err(ctx, "key file %s is not a regular file", path);
+		return -EINVAL;
+	}
+	if (st.st_uid != 0 && st.st_uid != geteuid()) {
+		err(ctx,
+		    "key file %s is owned by uid %u, not by root or uid %u",
+		    path, (unsigned int)st.st_uid, (unsigned int)geteuid());
+		return -EACCES;
+	}
+	if (st.st_mode & 077) {
+		err(ctx,
+		    "key file %s is open to group or others (mode %04o): chmod 600 it",
+		    path, (unsigned int)(st.st_mode & 07777));
+		return -EACCES;
+	}
+	return 0;
+}
+
 XREPL_EXPORT int xrepl_key_load(struct xrepl_ctx *ctx, const char *path,
 				uint8_t key[XREPL_KEY_LEN])
 {
 	char hex[2 * XREPL_KEY_LEN + 4];
-	struct stat st;
 	ssize_t n;
-	int fd, i, hi, lo;
+	int fd, i, hi, lo, r;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
-		err(ctx, "cannot open key file %s: %s", path, strerror(errno));
+		err(ctx, "cannot open key file %s: %s", path,
+		    errno == ELOOP ?
+			    "it is a symbolic link (name the file itself)" :
+			    strerror(errno));
 		return -errno;
 	}
-	if (fstat(fd, &st) == 0 && st.st_mode & 077)
-		warn(ctx, "key file %s is readable by others (mode %03o)", path,
-		     st.st_mode & 0777);
+	r = key_file_safe(ctx, fd, path);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
 	n = read(fd, hex, sizeof(hex));
 	close(fd);
 	if (n < 2 * XREPL_KEY_LEN ||

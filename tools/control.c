@@ -30,41 +30,6 @@ static int one_domain(int argc, char *argv[], const char *what, int *done)
 	return !help;
 }
 
-/* A status file is one line of JSON; -errno if there is none. */
-static int status_line(const char *path, char *line, size_t len)
-{
-	FILE *f = fopen(path, "re");
-
-	if (!f)
-		return -errno;
-	if (!fgets(line, (int)len, f))
-		line[0] = '\0';
-	fclose(f);
-	return 0;
-}
-
-/* The value after "key": in a status file's one line, as text. */
-static const char *field(const char *line, const char *key, char *buf,
-			 size_t len)
-{
-	char pat[64];
-	const char *p;
-	size_t n;
-
-	snprintf(pat, sizeof(pat), "\"%s\": ", key);
-	p = strstr(line, pat);
-	if (!p) {
-		snprintf(buf, len, "-");
-		return buf;
-	}
-	p += strlen(pat);
-	if (*p == '"')
-		p++;
-	n = strcspn(p, "\",}");
-	snprintf(buf, len, "%.*s", (int)n, p);
-	return buf;
-}
-
 int failover_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 {
 	static const char what[] =
@@ -97,9 +62,9 @@ static int remove_leftovers(struct xrepl_ctx *ctx, const char *domain)
 	int n;
 
 	run_path(path, sizeof(path), domain, "primary", "json");
-	if (status_line(path, line, sizeof(line)) < 0)
+	if (status_read(path, line, sizeof(line)) < 0)
 		return 0;
-	field(line, "domid", domid, sizeof(domid));
+	status_field(line, "domid", domid, sizeof(domid));
 	if (!strcmp(domid, "-"))
 		return 0;
 	id = (uint32_t)strtoul(domid, NULL, 10);
@@ -171,12 +136,12 @@ static void show_netbuf(const char *line)
 	}
 	while (next_object(line, "netbuf", &p))
 		printf("  %s: held %s packets (%s bytes), released %s packets (%s bytes), dropped %s\n",
-		       field(p, "vif", vif, sizeof(vif)),
-		       field(p, "held_packets", hp, sizeof(hp)),
-		       field(p, "held_bytes", hb, sizeof(hb)),
-		       field(p, "released_packets", rp, sizeof(rp)),
-		       field(p, "released_bytes", rb, sizeof(rb)),
-		       field(p, "dropped_packets", dp, sizeof(dp)));
+		       status_field(p, "vif", vif, sizeof(vif)),
+		       status_field(p, "held_packets", hp, sizeof(hp)),
+		       status_field(p, "held_bytes", hb, sizeof(hb)),
+		       status_field(p, "released_packets", rp, sizeof(rp)),
+		       status_field(p, "released_bytes", rb, sizeof(rb)),
+		       status_field(p, "dropped_packets", dp, sizeof(dp)));
 }
 
 /* blkrepl's, one line per disk: sent (primary) or held (backup) */
@@ -191,18 +156,18 @@ static void show_disks(const char *line, int primary)
 		return;
 	}
 	while (next_object(line, "disks", &p)) {
-		field(p, "vdev", vdev, sizeof(vdev));
+		status_field(p, "vdev", vdev, sizeof(vdev));
 		if (primary) {
 			printf("  disk %s: %s bytes of changes sent\n", vdev,
-			       field(p, "sent_bytes", a, sizeof(a)));
+			       status_field(p, "sent_bytes", a, sizeof(a)));
 			continue;
 		}
 		printf("  disk %s: replica %s at epoch %s, %s bytes held, %s spilled, %s writes applied\n",
-		       vdev, field(p, "replica", a, sizeof(a)),
-		       field(p, "committed", b, sizeof(b)),
-		       field(p, "held_bytes", c, sizeof(c)),
-		       field(p, "spilled_bytes", d, sizeof(d)),
-		       field(p, "applied_writes", e, sizeof(e)));
+		       vdev, status_field(p, "replica", a, sizeof(a)),
+		       status_field(p, "committed", b, sizeof(b)),
+		       status_field(p, "held_bytes", c, sizeof(c)),
+		       status_field(p, "spilled_bytes", d, sizeof(d)),
+		       status_field(p, "applied_writes", e, sizeof(e)));
 	}
 }
 
@@ -210,43 +175,44 @@ static void show(const char *path, int json)
 {
 	char line[16384], a[64], b[64], c[64], d[64], e[64], f2[64];
 
-	if (status_line(path, line, sizeof(line)) < 0)
+	if (status_read(path, line, sizeof(line)) < 0)
 		return;
 	if (json) {
 		fputs(line, stdout);
 		return;
 	}
-	printf("%s (%s): %s, %s epochs\n", field(line, "domain", a, sizeof(a)),
-	       field(line, "role", b, sizeof(b)),
-	       field(line, "state", c, sizeof(c)),
-	       field(line, "epochs", d, sizeof(d)));
+	printf("%s (%s): %s, %s epochs\n",
+	       status_field(line, "domain", a, sizeof(a)),
+	       status_field(line, "role", b, sizeof(b)),
+	       status_field(line, "state", c, sizeof(c)),
+	       status_field(line, "epochs", d, sizeof(d)));
 	if (strcmp(b, "primary")) {
 		printf("  bytes raw %s, wire %s\n",
-		       field(line, "bytes_raw", a, sizeof(a)),
-		       field(line, "bytes_wire", e, sizeof(e)));
+		       status_field(line, "bytes_raw", a, sizeof(a)),
+		       status_field(line, "bytes_wire", e, sizeof(e)));
 		show_disks(line, 0);
 		return;
 	}
-	if (strcmp(field(line, "why", a, sizeof(a)), "-") && a[0])
+	if (strcmp(status_field(line, "why", a, sizeof(a)), "-") && a[0])
 		printf("  why: %s\n", a);
 	printf("  interval %s ms, pause %s ms (avg %s, max %s), ack latency %s ms (avg %s)\n",
-	       field(line, "interval_ms", a, sizeof(a)),
-	       field(line, "last", b, sizeof(b)),
-	       field(line, "avg", c, sizeof(c)),
-	       field(line, "max", d, sizeof(d)),
-	       field(strstr(line, "ack_latency_ms") ?
-			     strstr(line, "ack_latency_ms") :
-			     line,
-		     "last", e, sizeof(e)),
-	       field(strstr(line, "ack_latency_ms") ?
-			     strstr(line, "ack_latency_ms") :
-			     line,
-		     "avg", f2, sizeof(f2)));
+	       status_field(line, "interval_ms", a, sizeof(a)),
+	       status_field(line, "last", b, sizeof(b)),
+	       status_field(line, "avg", c, sizeof(c)),
+	       status_field(line, "max", d, sizeof(d)),
+	       status_field(strstr(line, "ack_latency_ms") ?
+				    strstr(line, "ack_latency_ms") :
+				    line,
+			    "last", e, sizeof(e)),
+	       status_field(strstr(line, "ack_latency_ms") ?
+				    strstr(line, "ack_latency_ms") :
+				    line,
+			    "avg", f2, sizeof(f2)));
 	printf("  dirty pages (last epoch) %s, bytes raw %s, wire %s, compression %s\n",
-	       field(line, "dirty_pages_last", a, sizeof(a)),
-	       field(line, "bytes_raw", b, sizeof(b)),
-	       field(line, "bytes_wire", c, sizeof(c)),
-	       field(line, "compress", d, sizeof(d)));
+	       status_field(line, "dirty_pages_last", a, sizeof(a)),
+	       status_field(line, "bytes_raw", b, sizeof(b)),
+	       status_field(line, "bytes_wire", c, sizeof(c)),
+	       status_field(line, "compress", d, sizeof(d)));
 	show_netbuf(line);
 	show_disks(line, 1);
 }

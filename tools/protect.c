@@ -21,11 +21,16 @@
 
 #define DEFAULT_PORT "7800"
 
-static volatile int stop;
+static volatile int stop, switch_over;
 
 static void on_stop(int sig)
 {
 	stop = 1;
+}
+
+static void on_switchover(int sig)
+{
+	switch_over = 1;
 }
 
 static void usage(FILE *f)
@@ -66,6 +71,8 @@ static void usage(FILE *f)
 		"                        from the last checkpoint and destroy it here\n"
 		"                        (default: the crash ends protection, and the\n"
 		"                        guest's on_crash applies)\n\n"
+		"`xrepl switchover DOMAIN' moves the guest to the backup host, which then\n"
+		"protects it back to this one (over TCP only).\n\n"
 		"Every vif's output is held until the backup has acknowledged the\n"
 		"checkpoint that produced it, and every disk (each must be on\n"
 		"script=block-xrepl) is replicated with it: the backup's ACK of a\n"
@@ -184,6 +191,28 @@ static int connect_command(const char *cmd, const char *host, pid_t *pid)
 		return -1;
 	}
 	return sv[0];
+}
+
+/*
+ * What the backup protects the guest back with after a switchover: these
+ * options, and a receiver on this host on the port the backup's has.
+ */
+static const struct xrepl_switchover *
+switchover_back(struct xrepl_switchover *s, const struct xrepl_protect_opts *o,
+		const char *target, int no_net, int no_disk)
+{
+	const char *port;
+	char host[256];
+
+	split_host_port(target, host, sizeof(host), &port);
+	s->port = (uint16_t)atoi(port);
+	s->interval_ms = o->interval_ms;
+	s->timeout_ms = o->timeout_ms;
+	s->flags = (o->adaptive ? XREPL_SWITCHOVER_ADAPTIVE : 0) |
+		   (no_net ? XREPL_SWITCHOVER_NO_NETBUF : 0) |
+		   (no_disk ? XREPL_SWITCHOVER_NO_DISK : 0) |
+		   (o->failover_on_crash ? XREPL_SWITCHOVER_CRASH_FAILOVER : 0);
+	return s->port ? s : NULL;
 }
 
 static int connect_and_protect(struct xrepl_ctx *ctx,
@@ -319,6 +348,7 @@ static int protect_run(struct xrepl_ctx *ctx, struct xrepl_protect_opts *o,
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGTERM, on_stop);
 	signal(SIGINT, on_stop);
+	signal(SIGUSR1, on_switchover);
 	/* a closed ssh session must not end protection */
 	signal(SIGHUP, SIG_IGN);
 	if (!o->blackhole && xrepl_key_load(ctx, key_file, key) < 0)
@@ -360,6 +390,7 @@ int protect_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 		.compress = XREPL_COMPRESS_XBZRLE_LZ4,
 		.cache_bytes = XREPL_CACHE_BYTES_DEFAULT,
 		.stop = &stop,
+		.switch_over = &switch_over,
 	};
 	const char *key_file = XREPL_DEFAULT_KEY, *ssh = NULL;
 	const char *netbuf_trace = NULL;
@@ -369,6 +400,7 @@ int protect_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 	struct protect_netbuf *pn = NULL;
 	struct protect_disks *pd = NULL;
 	struct xrepl_epoch_hooks hooks[2];
+	struct xrepl_switchover back;
 
 	while ((c = getopt_long(argc, argv, "i:k:s:bndFh", longopts, NULL)) !=
 	       -1) {
@@ -471,6 +503,9 @@ int protect_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 		}
 	}
 	o.domain = argv[optind];
+	if (!ssh && !o.blackhole)
+		o.back = switchover_back(&back, &o, argv[optind + 1], no_net,
+					 no_disk);
 	r = protect_run(ctx, &o, key_file, ssh, argv[optind + 1], reboot_wait,
 			reconnect);
 	protect_disks_free(pd);

@@ -231,22 +231,45 @@ static int commit(void *data, uint64_t epoch)
 	return 0;
 }
 
-static int send_epoch(void *data, uint64_t epoch, struct xrepl_wire *w)
+/*
+ * Epoch N's records of each disk: up to MARKED(N) (WAIT_MS for it), or
+ * (WAIT_MS 0) those that have come so far; in parts when many wait, the
+ * first sync of a large disk, say.
+ */
+static int send_disks(struct protect_disks *pd, uint64_t epoch, int wait_ms,
+		      struct xrepl_wire *w)
 {
-	struct protect_disks *pd = data;
 	const uint8_t *buf;
 	size_t i, len;
 	int r = 0;
 
-	for (i = 0; !r && i < pd->n; i++) {
-		r = blkrepl_replicator_take(pd->d[i].rep, epoch,
-					    (int)pd->timeout_ms, &buf, &len);
-		if (r < 0)
-			break;
-		if (w)
-			r = xrepl_wire_send_disk(w, pd->d[i].vdev, buf, len);
+	for (i = 0; r >= 0 && i < pd->n; i++) {
+		if (!pd->d[i].rep)
+			continue;
+		do {
+			r = blkrepl_replicator_take(pd->d[i].rep, epoch,
+						    wait_ms, &buf, &len);
+			if (r >= 0 && w && len &&
+			    xrepl_wire_send_disk(w, pd->d[i].vdev, buf, len) <
+				    0)
+				r = -EPIPE;
+		} while (!r && wait_ms);
 	}
-	return r;
+	return r < 0 ? r : 0;
+}
+
+static int send_epoch(void *data, uint64_t epoch, struct xrepl_wire *w)
+{
+	struct protect_disks *pd = data;
+
+	return send_disks(pd, epoch, (int)pd->timeout_ms, w);
+}
+
+static int send_early(void *data, uint64_t epoch, struct xrepl_wire *w)
+{
+	struct protect_disks *pd = data;
+
+	return send_disks(pd, epoch, 0, w);
 }
 
 static void abandon(void *data, int release)
@@ -257,16 +280,22 @@ static void abandon(void *data, int release)
 static void report(void *data, FILE *f)
 {
 	struct protect_disks *pd = data;
+	struct blkrepl_replicator *rep;
 	size_t i;
 
 	fputs(", \"disks\": [", f);
-	for (i = 0; i < pd->n; i++)
-		fprintf(f, "%s{\"vdev\": \"%s\", \"sent_bytes\": %llu}",
+	for (i = 0; i < pd->n; i++) {
+		rep = pd->d[i].rep;
+		fprintf(f,
+			"%s{\"vdev\": \"%s\", \"sent_bytes\": %llu, \"held_max_bytes\": %llu}",
 			i ? ", " : "", pd->d[i].vdev,
-			pd->d[i].rep ?
-				(unsigned long long)blkrepl_replicator_bytes(
-					pd->d[i].rep) :
-				0ull);
+			rep ? (unsigned long long)blkrepl_replicator_bytes(
+				      rep) :
+			      0ull,
+			rep ? (unsigned long long)blkrepl_replicator_held_max(
+				      rep) :
+			      0ull);
+	}
 	fputc(']', f);
 }
 
@@ -291,6 +320,7 @@ struct protect_disks *protect_disks_new(struct xrepl_ctx *ctx,
 		.backup_disk_hashes = backup_disk_hashes,
 		.suspended = suspended,
 		.send = send_epoch,
+		.send_early = send_early,
 		.commit = commit,
 		.abandon = abandon,
 		.report = report,

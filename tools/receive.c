@@ -16,6 +16,7 @@
 #include "receive_disks.h"
 #include "run_dir.h"
 #include "subcommands.h"
+#include "switchover.h"
 
 static volatile int failover, stop;
 
@@ -82,17 +83,25 @@ static void usage(FILE *f)
 		"target names (or --disk-map's TO); a missing file is created. It holds\n"
 		"exactly the primary's disk at the last complete checkpoint. When\n"
 		"protection stops without a failover, the next one sends only what\n"
-		"changed since (a resync), not the whole disk.\n",
+		"changed since (a resync), not the whole disk.\n\n"
+		"A guest its primary hands over (`xrepl switchover') runs here and is\n"
+		"protected back to the primary's host, whose receiver listens on the\n"
+		"primary's backup port, with this receiver's key.\n",
 		prog_name);
 }
 
-/* One primary: 0 after a failover or an unprotect, 1 otherwise. */
+/*
+ * One primary: 0 after a failover or an unprotect, 1 otherwise. A guest a
+ * switchover hands over is protected back to the primary's host.
+ */
 static int receive_one(struct xrepl_ctx *ctx, struct xrepl_receive_opts *o,
-		       const char *state_dir, const char *spill_dir,
-		       uint64_t disk_buffer)
+		       const char *key_file, const char *state_dir,
+		       const char *spill_dir, uint64_t disk_buffer)
 {
+	struct xrepl_switchover back = { 0 };
 	struct xrepl_receive_hooks hooks;
 	struct receive_disks *rd;
+	char domain[256];
 	int r;
 
 	if (mkdir(state_dir, 0700) < 0 && errno != EEXIST) {
@@ -104,8 +113,13 @@ static int receive_one(struct xrepl_ctx *ctx, struct xrepl_receive_opts *o,
 	if (!rd)
 		return 1;
 	o->hooks = &hooks;
+	o->switched = &back;
+	o->domain = domain;
+	o->domain_len = sizeof(domain);
 	r = xrepl_receive(ctx, o);
 	receive_disks_free(rd);
+	if (!r && back.port)
+		switchover_protect_back(o->in, key_file, &back, domain);
 	return r < 0;
 }
 
@@ -147,8 +161,8 @@ static void children_stop(struct children *c)
 
 /* Each connection in a child of its own; 1 on errors. */
 static int serve(struct xrepl_ctx *ctx, struct xrepl_receive_opts *o, int lfd,
-		 const char *state_dir, const char *spill_dir,
-		 uint64_t disk_buffer)
+		 const char *key_file, const char *state_dir,
+		 const char *spill_dir, uint64_t disk_buffer)
 {
 	struct sigaction sa = { .sa_handler = on_child };
 	struct children c = { 0 };
@@ -176,8 +190,8 @@ static int serve(struct xrepl_ctx *ctx, struct xrepl_receive_opts *o, int lfd,
 			close(lfd);
 			o->in = fd;
 			o->out = fd;
-			_exit(receive_one(ctx, o, state_dir, spill_dir,
-					  disk_buffer));
+			_exit(receive_one(ctx, o, key_file, state_dir,
+					  spill_dir, disk_buffer));
 		}
 		if (grown)
 			c.pid = grown;
@@ -289,7 +303,7 @@ static int receive(struct xrepl_ctx *ctx, int argc, char *argv[],
 	if (use_stdio) {
 		o.in = 0;
 		o.out = 1;
-		r = receive_one(ctx, &o, state_dir, spill_dir,
+		r = receive_one(ctx, &o, key_file, state_dir, spill_dir,
 				disk_buffer << 20);
 		goto out;
 	}
@@ -297,7 +311,8 @@ static int receive(struct xrepl_ctx *ctx, int argc, char *argv[],
 	lfd = listen_tcp(listen_spec);
 	if (lfd < 0)
 		goto out;
-	r = serve(ctx, &o, lfd, state_dir, spill_dir, disk_buffer << 20);
+	r = serve(ctx, &o, lfd, key_file, state_dir, spill_dir,
+		  disk_buffer << 20);
 	close(lfd);
 out:
 	if (o.ack_trace)

@@ -68,3 +68,36 @@ pid_t pid_file_read(const char *domain, const char *role)
 		prog_name, role, domain, f ? "stale pid file" : path);
 	return -ESRCH;
 }
+
+int status_read(const char *path, char *line, size_t len)
+{
+	FILE *f = fopen(path, "re");
+
+	if (!f)
+		return -errno;
+	if (!fgets(line, (int)len, f))
+		line[0] = '\0';
+	fclose(f);
+	return 0;
+}
+
+const char *status_field(const char *line, const char *key, char *buf,
+			 size_t len)
+{
+	char pat[64];
+	const char *p;
+	size_t n;
+
+	snprintf(pat, sizeof(pat), "\"%s\": ", key);
+	p = strstr(line, pat);
+	if (!p) {
+		snprintf(buf, len, "-");
+		return buf;
+	}
+	p += strlen(pat);
+	if (*p == '"')
+		p++;
+	n = strcspn(p, "\",}");
+	snprintf(buf, len, "%.*s", (int)n, p);
+	return buf;
+}

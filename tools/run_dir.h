@@ -17,5 +17,10 @@ int pid_file_write(const char *domain, const char *role);
 void pid_file_remove(const char *domain, const char *role);
 /* The live process holding that role, or -ESRCH (message printed). */
 pid_t pid_file_read(const char *domain, const char *role);
+/* A status file is one line of JSON; -errno if there is none. */
+int status_read(const char *path, char *line, size_t len);
+/* The value after "KEY": in a status line, as text ("-" if none). */
+const char *status_field(const char *line, const char *key, char *buf,
+			 size_t len);
 
 #endif

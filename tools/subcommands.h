@@ -16,6 +16,7 @@ int disk_server_main(struct xrepl_ctx *ctx, int argc, char *argv[]);
 int failover_main(struct xrepl_ctx *ctx, int argc, char *argv[]);
 int protect_main(struct xrepl_ctx *ctx, int argc, char *argv[]);
 int receive_main(struct xrepl_ctx *ctx, int argc, char *argv[]);
+int switchover_main(struct xrepl_ctx *ctx, int argc, char *argv[]);
 int status_main(struct xrepl_ctx *ctx, int argc, char *argv[]);
 int unprotect_main(struct xrepl_ctx *ctx, int argc, char *argv[]);
 int bench_main(struct xrepl_ctx *ctx, int argc, char *argv[]);

@@ -22,6 +22,8 @@ static const struct {
 	  "Resume a backup now from its last checkpoint" },
 	{ "unprotect", unprotect_main,
 	  "Stop protecting a domain, destroy its backup" },
+	{ "switchover", switchover_main,
+	  "Move a protected domain to its backup, protected back" },
 	{ "disk-server", disk_server_main,
 	  "Serve a guest's disk image over NBD" },
 	{ "bench", bench_main,

@@ -3,7 +3,7 @@
  * libFuzzer: what a backup reads from an unauthenticated peer. The input is
  * the peer's bytes: the backup's side of the handshake runs on them, then
  * the frame parser takes the rest, and DISK, DISK_STATE, DISK_HASHES and
- * STOP frames are taken apart.
+ * STOP frames are taken apart (a switchover's request too).
  */
 #include <fcntl.h>
 #include <stddef.h>
@@ -24,6 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint64_t id;
 	const uint8_t *disk;
 	const char *text;
+	struct xrepl_switchover back;
 	enum xrepl_stop reason;
 	struct xrepl_frame f;
 	struct xrepl_wire *w;
@@ -59,8 +60,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (r == 1 && f.type == XREPL_FRAME_DISK_HASHES)
 			xrepl_disk_hashes_parse(&f, vdev, &id, &disk, &disk_len,
 						&why);
-		if (r == 1 && f.type == XREPL_FRAME_STOP)
-			xrepl_stop_parse(&f, &reason, &text, &disk_len, &why);
+		if (r == 1 && f.type == XREPL_FRAME_STOP &&
+		    !xrepl_stop_parse(&f, &reason, &text, &disk_len, &why) &&
+		    reason == XREPL_STOP_SWITCHOVER)
+			xrepl_switchover_parse(text, disk_len, &back, &why);
 		for (at = 0;
 		     r == 1 && f.type == XREPL_FRAME_DISK_STATE &&
 		     xrepl_disk_state_next(&f, &at, vdev, &id, &why) == 1;)

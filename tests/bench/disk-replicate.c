@@ -42,32 +42,38 @@ struct run {
 	double take_ms, commit_ms, commit_max;
 };
 
-/* Mark, take, feed, commit: one epoch; the first one is the full sync. */
+/* Mark, take, feed (in parts, a large sync), commit: one epoch. */
 static int one_epoch(struct run *run)
 {
 	const uint8_t *buf;
-	double t, take, commit;
-	size_t len;
+	double t, take = 0, commit;
+	size_t len, total = 0;
+	int r;
 
 	run->epoch++;
-	t = now_ms();
-	if (blkrepl_replicator_mark(run->rep, run->epoch) < 0 ||
-	    blkrepl_replicator_take(run->rep, run->epoch, 30000, &buf, &len) <
-		    0)
+	if (blkrepl_replicator_mark(run->rep, run->epoch) < 0)
 		return -1;
-	take = now_ms() - t;
 	t = now_ms();
-	if (blkrepl_replica_feed(run->rp, buf, len) < 0 ||
-	    blkrepl_replica_commit(run->rp, run->epoch) < 0)
+	do {
+		r = blkrepl_replicator_take(run->rep, run->epoch, 30000, &buf,
+					    &len);
+		take += now_ms() - t;
+		if (r < 0 || blkrepl_replica_feed(run->rp, buf, len) < 0)
+			return -1;
+		total += len;
+		t = now_ms();
+	} while (!r);
+	t = now_ms();
+	if (blkrepl_replica_commit(run->rp, run->epoch) < 0)
 		return -1;
 	commit = now_ms() - t;
 	if (run->epoch == 1) {
-		printf("synced %.1f MB in %.0f ms\n", (double)len / 1e6,
+		printf("synced %.1f MB in %.0f ms\n", (double)total / 1e6,
 		       take + commit);
 		fflush(stdout);
 		return 0;
 	}
-	run->bytes += len;
+	run->bytes += total;
 	run->take_ms += take;
 	run->commit_ms += commit;
 	run->commit_max = commit > run->commit_max ? commit : run->commit_max;

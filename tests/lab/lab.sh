@@ -18,7 +18,8 @@
 # -r ROOT  a tree copied onto dom0's / (make install DESTDIR=ROOT)
 # -o OUT   where files scenarios leave in $EXPORT land (one folder each)
 # Env: LAB_DIR (image cache, default /var/tmp/xrepl-lab), LAB_TIMEOUT
-# (whole boot, s, default 2400), LAB_SCENARIO_TIMEOUT (s, default 900),
+# (whole boot, s, default 2400), LAB_SCENARIO_TIMEOUT (s, default 900;
+# passed on to dom0 with the scenarios' knobs CYCLES and FAILOVERS),
 # LAB_MEM (3G), LAB_DOM0_MEM (1024M), LAB_ACCEL (tcg,thread=multi; single
 # is no steadier and much slower), LAB_CPU (qemu64,+svm,+npt: NPT gives Xen
 # HAP for PVH guests; -cpu max crashes the PV dom0 under TCG).
@@ -76,6 +77,12 @@ mkdir -p "$work/job/lab/scenarios" "$work/job/job"
 cp "$HERE"/scenarios/*.sh "$work/job/lab/scenarios/"
 rm -f "$work/job/lab/scenarios"/pair-*.sh
 echo "$*" >"$work/job/job/scenarios"
+# the scenarios' knobs: dom0 sees no other environment of ours
+for v in LAB_SCENARIO_TIMEOUT CYCLES FAILOVERS; do
+	if [ -n "${!v:-}" ]; then
+		printf '%s=%q\n' "$v" "${!v}"
+	fi
+done >"$work/job/job/env"
 [ -n "$ROOT" ] && cp -a "$ROOT/." "$work/job/"
 (cd "$work/job" && find . | cpio -o -H newc --quiet) >"$work/job.cpio"
 # Linux unpacks concatenated cpio archives in order.

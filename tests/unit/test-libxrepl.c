@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "libxrepl-private.h"
 #include "libxrepl.h"
 
 struct captured {
@@ -88,6 +89,33 @@ static void xen_version_names_what_is_missing(void **state)
 	xrepl_unref(ctx);
 }
 
+/* What the backup takes as a guest's name from the primary's CONFIG. */
+static void domain_names(void **state)
+{
+	static const char *const good[] = { "web-01", "db_2.example", "a",
+					    "g+1", "Win10" };
+	static const char *const bad[] = {
+		"",	"../etc",    "a/b",    ".hidden", "-x",
+		"a\"b", "tab\tname", "sp ace", "a\\b",	  "\xc3\xa9t\xc3\xa9"
+	};
+	char long_name[66];
+	const char *why;
+	size_t i;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		assert_int_equal(domain_name_check(good[i], &why), 0);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		why = NULL;
+		assert_int_equal(domain_name_check(bad[i], &why), -EINVAL);
+		assert_non_null(why);
+	}
+	memset(long_name, 'a', 65);
+	long_name[65] = '\0';
+	assert_int_equal(domain_name_check(long_name, &why), -EINVAL);
+	long_name[64] = '\0';
+	assert_int_equal(domain_name_check(long_name, &why), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -95,6 +123,7 @@ int main(void)
 		cmocka_unit_test(ref_counts),
 		cmocka_unit_test(log_priority_default_and_set),
 		cmocka_unit_test(xen_version_names_what_is_missing),
+		cmocka_unit_test(domain_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

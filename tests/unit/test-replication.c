@@ -74,12 +74,17 @@ static void fill_file(const char *path, int random)
 	free(buf);
 }
 
-static void read_file(const char *path, uint8_t *buf)
+static void read_file_n(const char *path, uint8_t *buf, size_t n)
 {
 	int fd = open(path, O_RDONLY);
 
-	assert_int_equal(pread(fd, buf, SIZE, 0), SIZE);
+	assert_int_equal(pread(fd, buf, n, 0), (ssize_t)n);
 	close(fd);
+}
+
+static void read_file(const char *path, uint8_t *buf)
+{
+	read_file_n(path, buf, SIZE);
 }
 
 static void random_change(struct blkrepl_image *img)
@@ -164,7 +169,7 @@ static void one_cut(struct blkrepl_ctx *ctx, struct files *f)
 		read_file(f->primary, f->snap[e]);
 		assert_int_equal(blkrepl_replicator_mark(rep, e), 0);
 		assert_int_equal(
-			blkrepl_replicator_take(rep, e, 10000, &buf, &len), 0);
+			blkrepl_replicator_take(rep, e, 10000, &buf, &len), 1);
 		if (!cut && feed_until_cut(rp, buf, len, &budget)) {
 			assert_int_equal(blkrepl_replica_commit(rp, e), 0);
 			committed = e;
@@ -245,7 +250,7 @@ static void run_session(struct files *f, struct server *s, struct session *ss,
 		assert_int_equal(blkrepl_replicator_mark(ss->rep, e), 0);
 		assert_int_equal(blkrepl_replicator_take(ss->rep, e, 10000,
 							 &buf, &len),
-				 0);
+				 1);
 		if (e == 1)
 			ss->first_len = len;
 		if (ss->cut || !feed_until_cut(ss->rp, buf, len, &budget)) {
@@ -453,7 +458,7 @@ static size_t sync_len(struct blkrepl_ctx *ctx, struct server *s,
 	assert_int_equal(
 		blkrepl_replicator_new(ctx, control, id, NULL, 0, &rep), 0);
 	assert_int_equal(blkrepl_replicator_mark(rep, 1), 0);
-	assert_int_equal(blkrepl_replicator_take(rep, 1, 10000, &buf, &len), 0);
+	assert_int_equal(blkrepl_replicator_take(rep, 1, 10000, &buf, &len), 1);
 	/* SIZE, then ID */
 	assert_int_equal(blkrepl_rec_parse(buf + BLKREPL_REC_HDR,
 					   len - BLKREPL_REC_HDR, &rec, &used,
@@ -556,7 +561,7 @@ static void zeroes_sync_as_zero(void **state)
 	assert_int_equal(blkrepl_replicator_new(ctx, control, 0, NULL, 0, &rep),
 			 0);
 	assert_int_equal(blkrepl_replicator_mark(rep, 1), 0);
-	assert_int_equal(blkrepl_replicator_take(rep, 1, 10000, &buf, &len), 0);
+	assert_int_equal(blkrepl_replicator_take(rep, 1, 10000, &buf, &len), 1);
 	/* SIZE, ID, four chunks, MARKED */
 	assert_int_equal(len, 7 * BLKREPL_REC_HDR);
 	blkrepl_replicator_free(rep);
@@ -723,6 +728,67 @@ static void records_are_checked(void **state)
 		why, "HASHES not a whole number of digests, or over 32 MiB");
 }
 
+/*
+ * A sync far larger than what the replicator holds goes in parts as it is
+ * read: the replica fed part by part holds the image, and the replicator
+ * never held much more than one part.
+ */
+static void large_sync_goes_in_parts(void **state)
+{
+	char path[] = "/tmp/test-replication.XXXXXX", control[64], rpath[64];
+	const size_t size = 48u << 20, hold = 16u << 20;
+	uint8_t *want = malloc(size), *got = malloc(size);
+	struct blkrepl_replicator *rep;
+	struct blkrepl_replica *rp;
+	struct blkrepl_ctx *ctx;
+	size_t len, total = 0, i;
+	struct server s;
+	const uint8_t *buf;
+	int fd = mkstemp(path), r, parts = 0;
+	pthread_t ts;
+
+	for (i = 0; i < size; i++)
+		want[i] = (uint8_t)(next() | 1);
+	assert_int_equal(write(fd, want, size), (ssize_t)size);
+	close(fd);
+	snprintf(control, sizeof(control), "%s.ctl", path);
+	snprintf(rpath, sizeof(rpath), "%s.replica", path);
+	assert_int_equal(blkrepl_ctx_new(&ctx, NULL, NULL), 0);
+	assert_int_equal(blkrepl_image_open(ctx, path, 0, &s.img), 0);
+	s.lfd = listen_control(control);
+	pthread_create(&ts, NULL, server_main, &s);
+	assert_int_equal(blkrepl_replicator_new(ctx, control, 0, NULL, 0, &rep),
+			 0);
+	assert_int_equal(blkrepl_replica_new(ctx, rpath, NULL, "/tmp",
+					     64u << 20, &rp),
+			 0);
+	assert_int_equal(blkrepl_replicator_mark(rep, 1), 0);
+	do {
+		r = blkrepl_replicator_take(rep, 1, 10000, &buf, &len);
+		assert_true(r >= 0);
+		assert_int_equal(blkrepl_replica_feed(rp, buf, len), 0);
+		total += len;
+		parts++;
+	} while (!r);
+	assert_int_equal(blkrepl_replica_commit(rp, 1), 0);
+	assert_true(parts >= 3);
+	assert_true(total > size);
+	assert_true(blkrepl_replicator_held_max(rep) < hold + (2u << 20));
+	read_file_n(rpath, got, size);
+	assert_memory_equal(got, want, size);
+	blkrepl_replica_free(rp);
+	blkrepl_replicator_free(rep);
+	pthread_join(ts, NULL);
+	close(s.lfd);
+	blkrepl_image_close(s.img);
+	blkrepl_ctx_free(ctx);
+	unlink(path);
+	unlink(rpath);
+	unlink(control);
+	free(want);
+	free(got);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -733,6 +799,7 @@ int main(void)
 		cmocka_unit_test(zeroes_sync_as_zero),
 		cmocka_unit_test(dirty_chunks_outlive_the_server),
 		cmocka_unit_test(replica_refuses),
+		cmocka_unit_test(large_sync_goes_in_parts),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

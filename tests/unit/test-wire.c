@@ -476,6 +476,68 @@ static void stop_frames(void **state)
 	assert_string_equal(xrepl_stop_name(0), "unknown");
 }
 
+/* A switchover's request: exactly what was formatted, nothing else. */
+static void switchover_requests(void **state)
+{
+	static const struct {
+		const char *text, *why;
+	} bad[] = {
+		{ "", "fields" },
+		{ "port=7800 interval=100 timeout=5000", "separated" },
+		{ "port=7800 interval=100 timeout=5000 flags=1 x",
+		  "more than" },
+		{ "port=0 interval=100 timeout=5000 flags=0", "bounds" },
+		{ "port=65536 interval=100 timeout=5000 flags=0", "bounds" },
+		{ "port=7800 interval=100 timeout=99 flags=0", "bounds" },
+		{ "port=7800 interval=100 timeout=5000 flags=16", "bounds" },
+		{ "port=7800 interval=123456789 timeout=5000 flags=0",
+		  "bounds" },
+		{ "port=-1 interval=100 timeout=5000 flags=0", "bounds" },
+		{ "port=7800  interval=100 timeout=5000 flags=0", "fields" },
+		{ "interval=100 port=7800 timeout=5000 flags=0", "fields" },
+		{ "port=7800 interval=100 timeout=5000 flags=", "bounds" },
+		{ "port=7800;interval=100 timeout=5000 flags=0", "separated" },
+	};
+	struct xrepl_switchover s = { 7800, 250, 3000,
+				      XREPL_SWITCHOVER_ADAPTIVE |
+					      XREPL_SWITCHOVER_NO_DISK },
+				t;
+	char text[128], tiny[16];
+	const char *why;
+	size_t i;
+
+	assert_int_equal(xrepl_switchover_format(&s, text, sizeof(text)), 0);
+	assert_string_equal(text,
+			    "port=7800 interval=250 timeout=3000 flags=5");
+	assert_int_equal(xrepl_switchover_format(&s, tiny, sizeof(tiny)),
+			 -ENOSPC);
+	assert_int_equal(xrepl_switchover_parse(text, strlen(text), &t, &why),
+			 0);
+	assert_int_equal(t.port, 7800);
+	assert_int_equal(t.interval_ms, 250);
+	assert_int_equal(t.timeout_ms, 3000);
+	assert_int_equal(t.flags, s.flags);
+	/* the text is not NUL-terminated in a frame: its length counts */
+	strcat(text, "9 x");
+	assert_int_equal(
+		xrepl_switchover_parse(text, strlen(text) - 3, &t, &why), 0);
+	assert_int_equal(t.flags, 5);
+	assert_int_equal(xrepl_switchover_parse(text, 20, &t, &why), -EPROTO);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		why = NULL;
+		assert_int_equal(xrepl_switchover_parse(bad[i].text,
+							strlen(bad[i].text), &t,
+							&why),
+				 -EPROTO);
+		if (!strstr(why, bad[i].why))
+			fail_msg("case %zu: \"%s\" lacks \"%s\"", i, why,
+				 bad[i].why);
+	}
+	assert_string_equal(xrepl_stop_name(XREPL_STOP_SWITCHOVER),
+			    "switchover");
+	assert_string_equal(xrepl_stop_name(XREPL_STOP_RUNNING), "running");
+}
+
 static void silence_times_out(void **state)
 {
 	struct side p, b;
@@ -495,7 +557,7 @@ static void silence_times_out(void **state)
 
 static void key_files(void **state)
 {
-	char dir[] = "/tmp/xrepl-key-XXXXXX", path[64], bad[64];
+	char dir[] = "/tmp/xrepl-key-XXXXXX", path[64], bad[64], link[64];
 	uint8_t key[XREPL_KEY_LEN], back[XREPL_KEY_LEN];
 	struct xrepl_ctx *ctx = xrepl_new();
 	struct stat st;
@@ -505,6 +567,7 @@ static void key_files(void **state)
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/k", dir);
 	snprintf(bad, sizeof(bad), "%s/bad", dir);
+	snprintf(link, sizeof(link), "%s/link", dir);
 	assert_int_equal(xrepl_key_generate(key), 0);
 	assert_int_equal(xrepl_key_save(ctx, path, key), 0);
 	assert_int_equal(stat(path, &st), 0);
@@ -517,9 +580,20 @@ static void key_files(void **state)
 	f = fopen(bad, "w");
 	fputs("not a key\n", f);
 	fclose(f);
+	assert_int_equal(chmod(bad, 0600), 0);
 	assert_int_equal(xrepl_key_load(ctx, bad, back), -EINVAL);
 	assert_int_equal(xrepl_key_load(ctx, "/nonexistent/key", back),
 			 -ENOENT);
+	/* as ssh with a private key: open to others is refused */
+	assert_int_equal(chmod(path, 0640), 0);
+	assert_int_equal(xrepl_key_load(ctx, path, back), -EACCES);
+	assert_int_equal(chmod(path, 0602), 0);
+	assert_int_equal(xrepl_key_load(ctx, path, back), -EACCES);
+	assert_int_equal(chmod(path, 0600), 0);
+	assert_int_equal(symlink(path, link), 0);
+	assert_int_equal(xrepl_key_load(ctx, link, back), -ELOOP);
+	assert_int_equal(xrepl_key_load(ctx, dir, back), -EINVAL);
+	unlink(link);
 	unlink(path);
 	unlink(bad);
 	rmdir(dir);
@@ -540,6 +614,7 @@ int main(void)
 		cmocka_unit_test(frames_are_bounds_checked),
 		cmocka_unit_test(parse_in_any_chunks),
 		cmocka_unit_test(stop_frames),
+		cmocka_unit_test(switchover_requests),
 		cmocka_unit_test(silence_times_out),
 		cmocka_unit_test(key_files),
 	};

@@ -1,16 +1,18 @@
 # Two hosts (runs on the lab host): failover and back. A guest on A, its
-# 1 GiB disk on block-xrepl (16 MiB random, the rest zeroes and holes), is
-# protected to B; A's power is pulled and B takes over. The guest writes
+# 1 GiB disk on block-xrepl (64 MiB random, the rest zeroes and holes), is
+# protected to B, its first sync sent as it is read (A never holds more
+# than 16 MiB of it); A's power is pulled and B takes over. The guest writes
 # 1 MiB more on B. A boots again with its old disk, which holds writes past
 # the checkpoint B resumed from and no replication state: `xrepl protect'
 # of the guest on B back to A hashes A's disk chunk by chunk and sends only
-# the chunks that differ (a checksum resync), not the 1 GiB. Then the way
+# the chunks that differ (a checksum resync), not the 1 GiB; A's replica
+# then holds B's 1 MiB. With FULL set (the long suite), the way
 # back ends by hand: B's xrepl protect frozen and the guest destroyed
 # there, `xrepl failover' on A (both sides with a timeout that cannot end
 # it first). Checked each way: the replica holds ticks
 # 1..k and the resumed guest prints k or k+1 first (held paused while the
 # replica is read); after the way back, A's disk holds B's 1 MiB and the
-# random 16 MiB as they were. Printed: the resync's bytes against the
+# random 64 MiB as they were. Printed: the resync's bytes against the
 # disk's size, how long A took to hash its disk, the failover times.
 . "$PAIR_LIB"
 name=rf1
@@ -58,10 +60,16 @@ take_over() {
 
 start_receiver
 # the ticks' first MiB stays zeroes: a tick reads as one only after a NUL
-GUEST_SETUP="truncate -s 1G $img && dd if=/dev/urandom of=$img bs=1M seek=1 count=16 conv=notrunc 2>/dev/null" \
+GUEST_SETUP="truncate -s 1G $img && dd if=/dev/urandom of=$img bs=1M seek=1 count=64 conv=notrunc 2>/dev/null" \
 	GUEST_EXTRA="disk = [ 'format=raw,vdev=xvda,access=rw,script=block-xrepl,target=$img' ]" \
 	protect_a_to_b $name $idx 10 >/dev/null
-random16=$(region A 1 16)
+random64=$(region A 1 64)
+synced=$(on A "json_field sent_bytes /run/xrepl/$name.primary.json")
+held=$(on A "json_field held_max_bytes /run/xrepl/$name.primary.json")
+[ "${synced:-0}" -ge $((64 << 20)) ] || fail "the first sync sent ${synced:-nothing}, less than the random 64 MiB"
+[ "${held:-$disk}" -lt $((17 << 20)) ] ||
+	fail "A held ${held:-?} bytes of the first sync at once, not at most 16 MiB"
+timing "pair-reprotect first_sync_sent_bytes=$synced first_sync_held_max_bytes=$held"
 take_over A B power
 t_ab=$t_failover
 
@@ -89,9 +97,13 @@ digests=$((${hashed% *} * 32))
 	fail "the way back sent $sent bytes of a $disk-byte disk, not what differs"
 timing "pair-reprotect resync_sent_bytes=$sent digest_bytes=$digests disk_bytes=$disk a_hash_seconds=${hashed#* } seconds_to_protected_back=$t_back"
 
+# A's replica, committed past the resync: B's 1 MiB, and the random 64 MiB
+[ "$(region A 512 1)" = "$filled" ] || fail "A's disk does not hold the 1 MiB the guest wrote on B"
+[ "$(region A 1 64)" = "$random64" ] || fail "A's disk lost the random 64 MiB"
+[ -n "${FULL:-}" ] || exit 0
 take_over B A manual
 on A "grep -q 'primary lost' /run/receive.log" && fail "A took over by timeout, not by xrepl failover"
 [ "$(region A 512 1)" = "$filled" ] || fail "A's disk does not hold the 1 MiB the guest wrote on B"
-[ "$(region A 1 16)" = "$random16" ] || fail "A's disk lost the random 16 MiB"
+[ "$(region A 1 64)" = "$random64" ] || fail "A's disk lost the random 64 MiB"
 timing "pair-reprotect failover_a_to_b_seconds=$t_ab manual_failover_b_to_a_seconds=$t_failover"
 on A "xl destroy $name"

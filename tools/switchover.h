@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef XREPL_SWITCHOVER_H
+#define XREPL_SWITCHOVER_H
+
+#include "libxrepl.h"
+
+/*
+ * After a switchover handed DOMAIN over on the connection FD: starts xrepl
+ * protect of it back to the peer's host (its receiver on S's port, with
+ * S's options and KEY_FILE) in a session of its own; says why if it
+ * cannot.
+ */
+void switchover_protect_back(int fd, const char *key_file,
+			     const struct xrepl_switchover *s,
+			     const char *domain);
+
+#endif
