@@ -622,6 +622,40 @@ static void write_pid_file(struct backup *b)
 	run_file_write(b, "backup.pid", (int)getpid());
 }
 
+/* The reason in b->why, logged and sent to the primary. */
+static int refuse(struct backup *b)
+{
+	err(b->ctx, "%s", b->why);
+	xrepl_wire_send(b->w, XREPL_FRAME_BYE, b->why, strlen(b->why));
+	return -EPERM;
+}
+
+/* libxl runs a device's script as root: only Xen's own are taken. */
+static int scripts_refused(struct backup *b)
+{
+	const char *why;
+	int i;
+
+	for (i = 0; i < b->dc.num_disks; i++)
+		if (device_script_check(b->dc.disks[i].script, &why) < 0) {
+			snprintf(b->why, sizeof(b->why),
+				 "disk %.32s is refused by the backup: %s",
+				 b->dc.disks[i].vdev ? b->dc.disks[i].vdev :
+						       "?",
+				 why);
+			return 1;
+		}
+	for (i = 0; i < b->dc.num_nics; i++)
+		if (device_script_check(b->dc.nics[i].script, &why) < 0) {
+			snprintf(
+				b->why, sizeof(b->why),
+				"network interface %d is refused by the backup: %s",
+				i, why);
+			return 1;
+		}
+	return 0;
+}
+
 static int read_config(struct backup *b)
 {
 	struct xrepl_frame f;
@@ -648,13 +682,12 @@ static int read_config(struct backup *b)
 		return -EPROTO;
 	}
 	if (domain_name_check(b->dc.c_info.name, &why) < 0) {
-		err(b->ctx, "the primary's guest has a name refused here: %s",
-		    why);
 		snprintf(b->why, sizeof(b->why),
 			 "the guest's name is refused by the backup: %s", why);
-		xrepl_wire_send(b->w, XREPL_FRAME_BYE, b->why, strlen(b->why));
-		return -EINVAL;
+		return refuse(b);
 	}
+	if (scripts_refused(b))
+		return refuse(b);
 	b->name = strdup(b->dc.c_info.name);
 	if (asprintf(&b->incoming, "%s--incoming", b->name) < 0)
 		return -ENOMEM;
@@ -735,7 +768,7 @@ static int map_disks(struct backup *b)
 	uint8_t state[XREPL_DISK_STATE_MAX];
 	libxl_device_disk *d;
 	size_t len = 0;
-	const char *to;
+	const char *to, *why;
 	uint64_t id;
 	int i;
 
@@ -754,6 +787,16 @@ static int map_disks(struct backup *b)
 		}
 		if (!is_blkrepl(d) || !h || !h->disk)
 			continue;
+		if (to == d->pdev_path &&
+		    replica_path_check(d->pdev_path,
+				       b->o->replica_dir ? b->o->replica_dir :
+							   "/var/lib/xrepl",
+				       &why) < 0) {
+			snprintf(b->why, sizeof(b->why),
+				 "disk %.32s: no replica at %.80s here: %s",
+				 d->vdev, d->pdev_path, why);
+			return refuse(b);
+		}
 		if (h->disk(h->data, d->vdev, d->pdev_path, &id) < 0 ||
 		    (!id && h->disk_hashes &&
 		     h->disk_hashes(h->data, d->vdev, send_hashes, b) < 0) ||
@@ -950,8 +993,9 @@ XREPL_EXPORT int xrepl_receive(struct xrepl_ctx *ctx,
 		goto out;
 	r = map_disks(&b);
 	if (r < 0) {
-		send_frame(&b, XREPL_FRAME_BYE, "no replicas for its disks",
-			   25);
+		if (r != -EPERM)
+			send_frame(&b, XREPL_FRAME_BYE,
+				   "no replicas for its disks", 25);
 		goto out;
 	}
 	r = start(&b);

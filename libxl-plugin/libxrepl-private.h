@@ -26,10 +26,14 @@ void xrepl_log(const struct xrepl_ctx *ctx, int priority, const char *file,
 #define err(ctx, ...) xrepl_log_cond(ctx, LOG_ERR, __VA_ARGS__)
 
 /*
- * 0 if NAME may be a guest's name here (file names, JSON, logs), else
- * -EINVAL with the rule it breaks in *why.
+ * What the backup takes from the primary's CONFIG (config_check.c): 0, or
+ * a negative errno with the rule broken in *why. A guest's name must be
+ * safe in file names, JSON and logs; a replica not named by --disk-map
+ * must be a file under DIR; a device's script must be one of Xen's.
  */
 int domain_name_check(const char *name, const char **why);
+int replica_path_check(const char *path, const char *dir, const char **why);
+int device_script_check(const char *script, const char **why);
 
 /* Monotonic milliseconds, for timeouts and the figures the engine reports. */
 static inline double xrepl_now_ms(void)

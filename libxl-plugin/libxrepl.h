@@ -484,6 +484,11 @@ struct xrepl_receive_opts {
 	 * here (a backup on the same host, or other storage paths)
 	 */
 	const char *const *disk_map;
+	/*
+	 * where a replica may be that --disk-map does not name: under this
+	 * folder (NULL: /var/lib/xrepl); anywhere else is refused
+	 */
+	const char *replica_dir;
 	const struct xrepl_receive_hooks *hooks;
 	/* "<unix time> ack N" just before each ACK is sent, or NULL */
 	FILE *ack_trace;

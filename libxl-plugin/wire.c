@@ -48,6 +48,7 @@ struct xrepl_wire {
 	uint64_t bytes_in;
 	uint64_t bytes_out;
 	char msg[256];
+	int broken; /* a protocol error: the stream's framing is lost */
 	size_t in_pos;
 	size_t in_len;
 	uint8_t inbuf[1 << 16];
@@ -590,6 +591,8 @@ XREPL_EXPORT int xrepl_wire_parse(struct xrepl_wire *w, const void *buf,
 	int r;
 
 	*used = 0;
+	if (w->broken)
+		return -EPROTO;
 	while (start < len) {
 		if (w->hdr_have < WIRE_HDR) {
 			n = WIRE_HDR - w->hdr_have < len - start ?
@@ -603,8 +606,10 @@ XREPL_EXPORT int xrepl_wire_parse(struct xrepl_wire *w, const void *buf,
 			if (w->hdr_have < WIRE_HDR)
 				break;
 			r = check_header(w);
-			if (r < 0)
+			if (r < 0) {
+				w->broken = 1;
 				return r;
+			}
 		}
 		n = w->len - w->have < len - start ? w->len - w->have :
 						     len - start;
@@ -670,8 +675,8 @@ XREPL_EXPORT int xrepl_wire_recv(struct xrepl_wire *w,
 
 /* ------------------------------------------------------------ handshake */
 
-static void mac(const uint8_t key[XREPL_KEY_LEN], const char *label,
-		const uint8_t *a, const uint8_t *b, uint8_t out[MAC_LEN])
+static int mac(struct xrepl_wire *w, const char *label, const uint8_t *a,
+	       const uint8_t *b, uint8_t out[MAC_LEN])
 {
 	uint8_t msg[16 + 2 * NONCE_LEN];
 	size_t l = strlen(label);
@@ -680,8 +685,11 @@ static void mac(const uint8_t key[XREPL_KEY_LEN], const char *label,
 	memcpy(msg, label, l);
 	memcpy(msg + l, a, NONCE_LEN);
 	memcpy(msg + l + NONCE_LEN, b, NONCE_LEN);
-	HMAC(EVP_sha256(), key, XREPL_KEY_LEN, msg, l + 2 * NONCE_LEN, out,
-	     &len);
+	if (!HMAC(EVP_sha256(), w->key, XREPL_KEY_LEN, msg, l + 2 * NONCE_LEN,
+		  out, &len) ||
+	    len != MAC_LEN)
+		return wire_error(w, -EIO, "HMAC-SHA256 failed (OpenSSL)");
+	return 0;
 }
 
 static void put_version(uint8_t *p)
@@ -740,14 +748,15 @@ XREPL_EXPORT int xrepl_wire_connect(struct xrepl_wire *w, int timeout_ms)
 	if (r < 0)
 		return r;
 	memcpy(nonce_b, f.payload + 4, NONCE_LEN);
-	mac(w->key, "xrepl backup", hello + 4, nonce_b, want);
+	if (mac(w, "xrepl backup", hello + 4, nonce_b, want) < 0 ||
+	    mac(w, "xrepl primary", nonce_b, hello + 4, auth) < 0)
+		return -EIO;
 	if (CRYPTO_memcmp(want, f.payload + 4 + NONCE_LEN, MAC_LEN))
 		return refuse(
 			w,
 			wire_error(
 				w, -EACCES,
 				"the backup does not hold our key: authentication failed"));
-	mac(w->key, "xrepl primary", nonce_b, hello + 4, auth);
 	r = xrepl_wire_send(w, XREPL_FRAME_AUTH, auth, sizeof(auth));
 	if (r < 0)
 		return r;
@@ -768,8 +777,9 @@ XREPL_EXPORT int xrepl_wire_accept(struct xrepl_wire *w, int timeout_ms)
 	put_version(challenge);
 	if (RAND_bytes(challenge + 4, NONCE_LEN) != 1)
 		return -EIO;
-	mac(w->key, "xrepl backup", nonce_p, challenge + 4,
-	    challenge + 4 + NONCE_LEN);
+	if (mac(w, "xrepl backup", nonce_p, challenge + 4,
+		challenge + 4 + NONCE_LEN) < 0)
+		return -EIO;
 	r = xrepl_wire_send(w, XREPL_FRAME_CHALLENGE, challenge,
 			    sizeof(challenge));
 	if (r < 0)
@@ -777,7 +787,8 @@ XREPL_EXPORT int xrepl_wire_accept(struct xrepl_wire *w, int timeout_ms)
 	r = expect(w, &f, XREPL_FRAME_AUTH, timeout_ms);
 	if (r < 0)
 		return r == -EPROTO ? refuse(w, r) : r;
-	mac(w->key, "xrepl primary", challenge + 4, nonce_p, want);
+	if (mac(w, "xrepl primary", challenge + 4, nonce_p, want) < 0)
+		return -EIO;
 	if (CRYPTO_memcmp(want, f.payload, MAC_LEN))
 		return refuse(
 			w,

@@ -75,7 +75,43 @@ key=$(mktemp -u)
 "$xrepl" receive --stdio -k "$key" --ack-trace /nonexistent/dir/trace </dev/null >"$out" 2>&1
 check "receive names an unwritable ack trace" \
 	grep -q 'cannot open /nonexistent/dir/trace' "$out"
+chmod 644 "$key"
+"$xrepl" receive --stdio -k "$key" </dev/null >"$out" 2>&1
+check "a key file others may read is refused" test $? = 1
+check "the refusal names the mode" grep -q "key file $key is open to group or others (mode 0644): chmod 600 it" "$out"
+chmod 600 "$key"
+"$xrepl" receive --stdio -k "$key" --replica-dir relative </dev/null >"$out" 2>&1
+check "receive wants an absolute --replica-dir" grep -q "replica-dir wants an absolute path" "$out"
+
+# a flood of connections that never authenticate forks 64 receivers, no more
+port=$((20000 + $$ % 20000))
+XREPL_RUN_DIR=$(mktemp -d) "$xrepl" receive --listen "127.0.0.1:$port" -k "$key" --timeout 20000 2>"$out" &
+rpid=$!
+for i in $(seq 50); do
+	ss -ltn 2>/dev/null | grep -q "127.0.0.1:$port " && break
+	sleep 0.1
+done
+for i in $(seq 70); do
+	exec {fd}<>"/dev/tcp/127.0.0.1/$port" && held+=("$fd")
+done
+for i in $(seq 50); do
+	grep -q 'a connection refused: 64 receivers run already' "$out" && break
+	sleep 0.1
+done
+check "receive --listen runs at most 64 receivers" \
+	grep -q 'a connection refused: 64 receivers run already' "$out"
+check "... and refuses the rest, not forking them" \
+	test "$(pgrep -c -P $rpid)" = 64
+for fd in "${held[@]}"; do exec {fd}>&-; done
+kill $rpid
+wait $rpid
 rm -f "$key"
+
+"$xrepl" switchover >"$out" 2>&1
+check "switchover wants a domain" grep -q 'Usage: xrepl switchover' "$out"
+XREPL_RUN_DIR=$(mktemp -d) "$xrepl" switchover nosuch >"$out" 2>&1
+check "switchover of an unprotected domain exits 1" test $? = 1
+check "switchover says no primary runs" grep -q 'no xrepl primary process for domain nosuch' "$out"
 "$xrepl" receive >"$out" 2>&1
 check "receive needs --stdio or --listen" grep -q 'Usage: xrepl receive' "$out"
 XREPL_RUN_DIR=$(mktemp -d) "$xrepl" failover nosuch >"$out" 2>&1

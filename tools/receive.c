@@ -18,6 +18,9 @@
 #include "subcommands.h"
 #include "switchover.h"
 
+/* receivers at once, authenticated or not: a flood forks no more */
+#define MAX_RECEIVERS 64
+
 static volatile int failover, stop;
 
 static void on_failover(int sig)
@@ -71,7 +74,11 @@ static void usage(FILE *f)
 		"      --timeout MS      the primary is lost after this much silence\n"
 		"                        (default 5000)\n"
 		"      --disk-map FROM=TO  a disk the primary has at FROM is at TO here\n"
-		"                        (repeatable; a backup on the primary's host)\n"
+		"                        (repeatable; a backup on the primary's host,\n"
+		"                        a block device)\n"
+		"      --replica-dir DIR  where a replica --disk-map does not name may be\n"
+		"                        (default /var/lib/xrepl): the primary's path, if\n"
+		"                        it is a file under DIR; anything else is refused\n"
 		"      --disk-buffer MIB  uncommitted disk writes held in memory per\n"
 		"                        disk before they spill to a file (default 256)\n"
 		"      --spill-dir DIR   where they spill (default /var/tmp)\n"
@@ -183,6 +190,14 @@ static int serve(struct xrepl_ctx *ctx, struct xrepl_receive_opts *o, int lfd,
 			r = 1;
 			break;
 		}
+		/* anyone may connect: the key is proven in the child */
+		if (c.n >= MAX_RECEIVERS) {
+			fprintf(stderr,
+				"%s: a connection refused: %d receivers run already\n",
+				prog_name, MAX_RECEIVERS);
+			close(fd);
+			continue;
+		}
 		grown = realloc(c.pid, (c.n + 1) * sizeof(*c.pid));
 		pid = grown ? fork() : -1;
 		if (pid == 0) {
@@ -219,6 +234,7 @@ static int receive(struct xrepl_ctx *ctx, int argc, char *argv[],
 		{ "disk-buffer", required_argument, NULL, 'B' },
 		{ "spill-dir", required_argument, NULL, 'D' },
 		{ "state-dir", required_argument, NULL, 'S' + 256 },
+		{ "replica-dir", required_argument, NULL, 'R' },
 		{ "ack-trace", required_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
@@ -268,6 +284,15 @@ static int receive(struct xrepl_ctx *ctx, int argc, char *argv[],
 			break;
 		case 'S' + 256:
 			state_dir = optarg;
+			break;
+		case 'R':
+			if (optarg[0] != '/') {
+				fprintf(stderr,
+					"%s: --replica-dir wants an absolute path, not `%s'\n",
+					prog_name, optarg);
+				return 1;
+			}
+			o.replica_dir = optarg;
 			break;
 		case 'A':
 			ack_trace = optarg;

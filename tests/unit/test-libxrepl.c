@@ -116,6 +116,64 @@ static void domain_names(void **state)
 	assert_int_equal(domain_name_check(long_name, &why), 0);
 }
 
+/* Where the backup writes a replica the primary names, by itself. */
+static void replica_paths(void **state)
+{
+	static const char *const good[] = { "/var/lib/xrepl/g.img",
+					    "/var/lib/xrepl/sub/g.img",
+					    "/var/lib/xrepl//g.img" };
+	static const char *const bad[] = {
+		"/var/lib/xrepl/../../etc/shadow",
+		"/var/lib/xrepl/./g.img",
+		"/var/lib/xrepl",
+		"/var/lib/xrepl/",
+		"/var/lib/xreplica/g.img",
+		"/dev/sda",
+		"var/lib/xrepl/g.img",
+		"/var/lib/xrepl/sub/..",
+	};
+	const char *why;
+	size_t i;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		assert_int_equal(
+			replica_path_check(good[i], "/var/lib/xrepl", &why), 0);
+		assert_int_equal(replica_path_check(good[i], "/var/lib/xrepl/",
+						    &why),
+				 0);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		why = NULL;
+		assert_int_equal(replica_path_check(bad[i], "/var/lib/xrepl",
+						    &why),
+				 -EPERM);
+		assert_non_null(why);
+	}
+}
+
+/* The scripts libxl would run for the primary's devices. */
+static void device_scripts(void **state)
+{
+	static const char *const good[] = { "block-xrepl", "vif-bridge",
+					    "/etc/xen/scripts/vif-bridge",
+					    "/etc/xen/scripts/block-xrepl" };
+	static const char *const bad[] = { "/tmp/evil", "../../bin/sh",
+					   "/etc/xen/scripts/../../../bin/sh",
+					   "sub/../../x",
+					   "/etc/xen/scriptsx/y" };
+	const char *why;
+	size_t i;
+
+	assert_int_equal(device_script_check(NULL, &why), 0);
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		assert_int_equal(device_script_check(good[i], &why), 0);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		why = NULL;
+		assert_int_equal(device_script_check(bad[i], &why), -EPERM);
+		assert_non_null(why);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -124,6 +182,8 @@ int main(void)
 		cmocka_unit_test(log_priority_default_and_set),
 		cmocka_unit_test(xen_version_names_what_is_missing),
 		cmocka_unit_test(domain_names),
+		cmocka_unit_test(replica_paths),
+		cmocka_unit_test(device_scripts),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -350,6 +350,9 @@ static void frames_are_bounds_checked(void **state)
 		{ { XREPL_FRAME_HELLO, 0, 0, 0, 0xff, 0xff, 0xff, 0xff },
 		  "HELLO frame of 4294967295 bytes" },
 	};
+	static const uint8_t ack[16] = {
+		XREPL_FRAME_ACK, 0, 0, 0, 8, 0, 0, 0, 1
+	};
 	struct xrepl_ctx *ctx = xrepl_new();
 	struct xrepl_frame f;
 	struct xrepl_wire *w;
@@ -363,8 +366,15 @@ static void frames_are_bounds_checked(void **state)
 		if (!strstr(xrepl_wire_strerror(w), bad[i].text))
 			fail_msg("\"%s\" lacks \"%s\"", xrepl_wire_strerror(w),
 				 bad[i].text);
+		/* the framing is lost: nothing after it is a frame */
+		assert_int_equal(xrepl_wire_parse(w, ack, sizeof(ack), &used,
+						  &f),
+				 -EPROTO);
 		xrepl_wire_free(w);
 	}
+	w = xrepl_wire_new(ctx, -1, -1, key_a);
+	assert_int_equal(xrepl_wire_parse(w, ack, sizeof(ack), &used, &f), 1);
+	xrepl_wire_free(w);
 	xrepl_unref(ctx);
 }
 
