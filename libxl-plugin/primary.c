@@ -1262,13 +1262,23 @@ static int hand_over(struct primary *p)
 	if (answer) {
 		resume_suspended(p->ctx, p->lx, p->domid);
 		abandon_hooks(p, 1);
+		pthread_mutex_lock(&p->lock);
+		snprintf(p->why, sizeof(p->why),
+			 "the backup cannot run it (%s: %.150s)",
+			 xrepl_stop_name(answer), p->answer_why);
+		pthread_mutex_unlock(&p->lock);
 		err(p->ctx,
-		    "switchover of %s refused: the backup cannot run it (%s: %s): it runs on here, unprotected",
-		    p->o->domain, xrepl_stop_name(answer), p->answer_why);
+		    "switchover of %s refused: %s: it runs on here, unprotected",
+		    p->o->domain, p->why);
 		write_status(p, "backup-stopped");
 		return -EIO;
 	}
 	abandon_hooks(p, 0);
+	pthread_mutex_lock(&p->lock);
+	snprintf(
+		p->why, sizeof(p->why),
+		"the backup did not answer and may run the guest: it stays suspended here");
+	pthread_mutex_unlock(&p->lock);
 	err(p->ctx,
 	    "switchover of %s: the backup did not answer, and it may run the guest from checkpoint %llu. The guest stays suspended here: check the backup host, then `xrepl unprotect %s' resumes it here, or `xl destroy %s'",
 	    p->o->domain, (unsigned long long)p->acked, p->o->domain,

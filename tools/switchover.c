@@ -151,7 +151,7 @@ int switchover_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 	if (status_read(path, line, sizeof(line)) < 0 ||
 	    !atoi(status_field(line, "switchover_port", port, sizeof(port)))) {
 		fprintf(stderr,
-			"%s: the protection of %s cannot hand it over: a switchover needs a backup reached over TCP (not -s) and a running checkpoint\n",
+			"%s: the protection of %s cannot hand it over: a switchover needs its backup reached over TCP (not -s)\n",
 			prog_name, domain);
 		return 1;
 	}
