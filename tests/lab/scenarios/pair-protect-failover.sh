@@ -48,6 +48,8 @@ must_on B "xl pause $name--incoming" >/dev/null
 sleep $((RANDOM % 4 + 2))
 t_cut=$(now)
 power off A || fail "cannot pull A's power"
+# A's last frames may still be on their way at t_cut; none after this
+t_gone=$(now)
 failed_over() { on B "grep -q 'failover: $name runs as domain' /run/receive.log"; }
 wait_until 120 failed_over || { on B tail -n 20 /run/receive.log; fail "B did not take over within 120 s"; }
 t_failover=$(since "$t_cut")
@@ -89,10 +91,10 @@ port=$(labhost bridge fdb show br br-lan | awk -v m="$mac" '$1 == m { print $3 }
 [ "$port" = b-lan ] || fail "the LAN finds the guest's MAC behind '${port:-nothing}', not B"
 pkill -f "tcpdump -i obs0" 2>/dev/null
 sleep 1
-# what the LAN heard from the guest's MAC first once A was gone
+# what the LAN heard from the guest's MAC first once A's QEMU was gone
 announce=$(observer tcpdump -r "$EXPORT/observer.pcap" -n -e -tt 2>/dev/null |
-	awk -v t="$t_cut" -v m="$mac" '$1 > t && $2 == m {
-		printf "%s after_failover_s=%.2f", ($0 ~ /Reverse Request/ ? "rarp" : "other"), $1 - t; exit }')
+	awk -v t="$t_gone" -v c="$t_cut" -v m="$mac" '$1 > t && $2 == m {
+		printf "%s after_failover_s=%.2f", ($0 ~ /Reverse Request/ ? "rarp" : "other"), $1 - c; exit }')
 case $announce in rarp*) ;; *) fail "B did not announce the guest's MAC: ${announce:-nothing from it}" ;; esac
 cutoff=$(awk -v a="${before%% *}" -v b="$t_back" 'BEGIN { printf "%.2f", b - a }')
 held=$(awk -v a="$t_held" -v b="$t_unpause" 'BEGIN { printf "%.2f", b - a }')

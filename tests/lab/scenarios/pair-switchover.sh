@@ -68,6 +68,8 @@ switch() {
 	timing "pair-switchover $from-to-$to downtime_ms=$down observer_cutoff_seconds=$cut switchover_seconds=$t_switched seconds_to_protected_back=$t_back disk_sent_bytes=$sent disk_bytes=$((64 << 20))"
 }
 
+# B's protections here are the ones B's receiver starts: no log of another's
+on B "rm -f /run/protect.log"
 start_receiver
 listen_on A 10.0.1.1
 GUEST_SETUP="truncate -s 64M $img && dd if=/dev/urandom of=$img bs=1M seek=1 count=16 conv=notrunc 2>/dev/null" \

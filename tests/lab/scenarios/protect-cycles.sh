@@ -97,6 +97,7 @@ t0=$(now)
 for i in $(seq 2 $((cycles + 1))); do
 	protect_again $i
 	unprotect $i
+	echo "cycle $i: daemon rss $(rss $daemon) KiB, fds $(fds $daemon); disk-server rss $(rss "$server") KiB, fds $(fds "$server")"
 done
 after=$(counts)
 echo "protect/unprotect: before $before; after $after"
@@ -104,7 +105,9 @@ echo "protect/unprotect: before $before; after $after"
 [ "$(fds "$server")" = "$server_fds" ] ||
 	fail "the disk-server holds $(fds "$server") fds after $cycles cycles, $server_fds before"
 grow_d=$(($(rss $daemon) - daemon_rss)) grow_s=$(($(rss "$server") - server_rss))
-[ $grow_d -lt 2048 ] && [ $grow_s -lt 4096 ] ||
+# 4 MiB: a transparent huge page the kernel makes of a heap is 2 MiB at once;
+# a leak of 100 KiB a cycle shows over the long suite's 50
+[ $grow_d -lt 4096 ] && [ $grow_s -lt 4096 ] ||
 	fail "memory grew over $cycles cycles: daemon $grow_d KiB, disk-server $grow_s KiB"
 runs_on "$name" 20 || fail "the guest does not run after the cycles"
 timing "protect-cycles cycles=$cycles seconds=$(since "$t0") daemon_rss_growth_kib=$grow_d server_rss_growth_kib=$grow_s left_behind=none"
