@@ -1290,6 +1290,8 @@ static int hand_over(struct primary *p)
 /* After xc_domain_save: end protection the way its reason asks. */
 static int finish(struct primary *p, int saved)
 {
+	/* a stop asked for just before a suspend fails libxc's save too */
+	saved = saved && !stop_asked(p);
 	pthread_mutex_lock(&p->lock);
 	if (!p->lost) {
 		p->lost = PRIMARY_STOPS;

@@ -45,9 +45,11 @@ protect_again() {
 }
 
 unprotect() {
-	local interval
+	local interval rc
 	xrepl unprotect "$name" || fail "xrepl unprotect failed (cycle $1)"
-	wait "$ppid" || { show_logs; fail "xrepl protect exited $? after unprotect (cycle $1)"; }
+	wait "$ppid"
+	rc=$?
+	[ $rc = 0 ] || { show_logs; fail "xrepl protect exited $rc after unprotect (cycle $1)"; }
 	wait_for 30 sh -c "! xl list | grep -q -- '$name--incoming'" || fail "the backup domain stays (cycle $1)"
 	[ "$(json_field state "/run/xrepl/$name.primary.json")" = stopped ] ||
 		fail "the status is not 'stopped' after unprotect (cycle $1)"
