@@ -103,7 +103,14 @@ int guest_suspend_requested(struct xs_handle *xs, uint32_t domid)
 	return r;
 }
 
-/* EXPECT in the guest's control/shutdown replaced by WITH: 1 if it was there */
+/*
+ * EXPECT in the guest's control/shutdown replaced by WITH, in one xenstore
+ * transaction: xl shutdown and xl reboot write their request outside any,
+ * the guest reads and clears it inside one, and a plain write of ours
+ * between the two would replace the admin's request before the guest read
+ * it. "" is also a node that is not there. 1 if replaced, 0 if something
+ * else is there, -errno.
+ */
 static int replace_request(struct xs_handle *xs, uint32_t domid,
 			   const char *expect, const char *with)
 {
@@ -111,21 +118,28 @@ static int replace_request(struct xs_handle *xs, uint32_t domid,
 	char path[64];
 	unsigned int n;
 	char *v;
-	int same;
+	int same, e;
 
 	snprintf(path, sizeof(path), "/local/domain/%u/control/shutdown",
 		 domid);
-	do {
+	for (;;) {
 		t = xs_transaction_start(xs);
 		if (t == XBT_NULL)
-			return 0;
+			return -errno;
 		v = xs_read(xs, t, path, &n);
-		same = v && n == strlen(expect) && !memcmp(v, expect, n);
+		same = v ? n == strlen(expect) && !memcmp(v, expect, n) :
+			   !*expect;
 		free(v);
-		if (same && !xs_write(xs, t, path, with, strlen(with)))
-			same = 0;
-	} while (!xs_transaction_end(xs, t, 0) && errno == EAGAIN);
-	return same;
+		if (same && !xs_write(xs, t, path, with, strlen(with))) {
+			e = errno;
+			xs_transaction_end(xs, t, 1);
+			return -e;
+		}
+		if (xs_transaction_end(xs, t, !same))
+			return same;
+		if (errno != EAGAIN)
+			return -errno;
+	}
 }
 
 void guest_request_repeat(struct xs_handle *xs, uint32_t domid, const char *req)
@@ -147,40 +161,6 @@ static void drain_watches(struct xs_handle *xs)
 }
 
 /*
- * Our request only where none waits: xl shutdown and xl reboot write
- * theirs outside any transaction, the guest reads and clears it inside
- * one, and a plain write of ours between the two would replace the
- * admin's request before the guest has read it. 1 written, 0 another
- * request waits, -errno.
- */
-static int ask_suspend(struct xs_handle *xs, const char *path)
-{
-	xs_transaction_t t;
-	unsigned int n;
-	char *v;
-	int free_slot;
-
-	for (;;) {
-		t = xs_transaction_start(xs);
-		if (t == XBT_NULL)
-			return -errno;
-		v = xs_read(xs, t, path, &n);
-		free_slot = !v || !n;
-		free(v);
-		if (free_slot && !xs_write(xs, t, path, "suspend", 7)) {
-			int e = errno;
-
-			xs_transaction_end(xs, t, 1);
-			return -e;
-		}
-		if (xs_transaction_end(xs, t, !free_slot))
-			return free_slot;
-		if (errno != EAGAIN)
-			return -errno;
-	}
-}
-
-/*
  * libxl's suspend (libxl_domain_suspend_only) blocks for up to a minute on
  * a guest that an admin paused, destroyed or shut down meanwhile, and two
  * minutes of held output and a backup that promotes are the result; this
@@ -195,17 +175,17 @@ enum guest_state guest_suspend(struct xs_handle *xs, libxl_ctx *lx,
 	struct pollfd pfd = { .fd = xs_fileno(xs), .events = POLLIN };
 	double waited = 0, t;
 	enum guest_state st;
-	char path[64];
 
-	snprintf(path, sizeof(path), "/local/domain/%u/control/shutdown",
-		 domid);
 	drain_watches(xs);
 	if (!*asked) {
-		int r = ask_suspend(xs, path);
+		/* only where no request waits: an admin's goes first */
+		int r = replace_request(xs, domid, "", "suspend");
 
 		if (r < 0) {
-			snprintf(why, len, "cannot write %s: %s", path,
-				 strerror(-r));
+			snprintf(
+				why, len,
+				"cannot ask domain %u to suspend (xenstore): %s",
+				domid, strerror(-r));
 			return GUEST_RUNS;
 		}
 		if (!r)
@@ -218,7 +198,7 @@ enum guest_state guest_suspend(struct xs_handle *xs, libxl_ctx *lx,
 			return st;
 		if (st == GUEST_PAUSED) {
 			/* taken, it is carried out once the guest runs */
-			if (replace_request(xs, domid, "suspend", ""))
+			if (replace_request(xs, domid, "suspend", "") > 0)
 				*asked = 0;
 			return GUEST_PAUSED;
 		}

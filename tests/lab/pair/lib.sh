@@ -35,6 +35,7 @@
 #   events_mark A|B / events_since A|B MARK
 #                           what the host wrote to /dev/lab-events (a line
 #                           stream kept on the lab host across power cuts)
+#   watch_counter IP FILE   the observer reads the guest's counter into FILE
 #   copies NAME             every domain NAME or NAME--incoming on A and B,
 #                           as "HOST:DOMAIN:STATE" words
 #   protect_ended NAME SECONDS
@@ -310,6 +311,19 @@ one_copy_and_backup() {
 	echo "copies: $left"
 	[ "$(echo "$left" | wc -w)" = 2 ] &&
 		case "$left" in "A:$1:"*" B:$1--incoming:"*) true ;; *) false ;; esac
+}
+
+# watch_counter IP FILE: from the observer, the guest's counter (port 8)
+# every 0.2 s, "<unix time> <value, or - if none came>" lines in FILE, in
+# the background ($poller) once the first value came
+watch_counter() {
+	(while :; do
+		v=$(observer nc -w 5 "$1" 8 </dev/null 2>/dev/null | tr -dc 0-9)
+		echo "$EPOCHREALTIME ${v:--}"
+		sleep 0.2
+	done) >"$2" &
+	poller=$!
+	wait_until 30 grep -qs ' [0-9]' "$2" || fail "the observer cannot read the guest's counter"
 }
 
 protect_ended() {

@@ -36,13 +36,7 @@ wait_until 90 replica_has $((first + 2)) || fail "B's replica never got tick $((
 
 # the observer: the guest's counter (port 8) ten times a second, and a capture
 observer tcpdump -i obs0 -U -w "$EXPORT/observer.pcap" "ether host $mac" 2>/dev/null &
-(while :; do
-	v=$(observer nc -w 5 "$ip" 8 </dev/null 2>/dev/null | tr -dc 0-9)
-	echo "$EPOCHREALTIME ${v:--}"
-	sleep 0.2
-done) >"$EXPORT/counter.log" &
-poller=$!
-wait_until 30 grep -qs ' [0-9]' "$EXPORT/counter.log" || fail "the observer cannot read the guest's counter"
+watch_counter "$ip" "$EXPORT/counter.log"
 
 must_on B "xl pause $name--incoming" >/dev/null
 sleep $((RANDOM % 4 + 2))

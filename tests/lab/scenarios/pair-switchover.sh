@@ -77,13 +77,7 @@ GUEST_SETUP="truncate -s 64M $img && dd if=/dev/urandom of=$img bs=1M seek=1 cou
 	protect_a_to_b $name $idx 10 >/dev/null
 random16=$(region A)
 
-(while :; do
-	v=$(observer nc -w 5 "$ip" 8 </dev/null 2>/dev/null | tr -dc 0-9)
-	echo "$EPOCHREALTIME ${v:--}"
-	sleep 0.2
-done) >"$EXPORT/counter.log" &
-poller=$!
-wait_until 30 grep -qs ' [0-9]' "$EXPORT/counter.log" || fail "the observer cannot read the guest's counter"
+watch_counter "$ip" "$EXPORT/counter.log"
 
 switch A B
 [ "$(region B)" = "$random16" ] || fail "B's disk lost the random 16 MiB"
