@@ -12,7 +12,7 @@ cd "$(dirname "$0")"
 
 BUILD_PKGS="autoconf automake libtool pkg-config make gcc libc6-dev
 	libxen-dev liblz4-dev libnl-3-dev libnl-route-3-dev libssl-dev
-	libcmocka-dev"
+	libcmocka-dev libvotequorum-dev libcmap-dev"
 TEST_PKGS="man-db zstd xz-utils clang libclang-rt-14-dev iproute2
 	qemu-utils libnbd-bin fio"
 

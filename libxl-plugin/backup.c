@@ -9,7 +9,8 @@
  * checkpoint, and the domain is renamed to the guest's name and unpaused
  * (and its MACs announced on the LAN: announce.c).
  *
- * Only silence or a broken link is a lost primary. A STOP from the primary
+ * Only silence or a broken link is a lost primary, and with an arbiter (a
+ * quorum) even that promotes only with its leave: otherwise the copy goes. A STOP from the primary
  * (unprotect, the guest's shutdown, reboot or crash, a fault there) means
  * the guest lives on there or nowhere: the copy here is destroyed, never
  * run, and the primary is told so (STOP CONFIRM), which lets it release
@@ -94,6 +95,8 @@ static void write_status(struct backup *b, const char *state)
 		(unsigned long long)st.stream_bytes,
 		(unsigned long long)st.wire_bytes,
 		(xrepl_now_ms() - b->t_start) / 1e3);
+	fprintf(f, ", \"split_brain_guard\": \"%s\"",
+		b->o->arbiter ? b->o->arbiter->name : "none");
 	if (b->o->hooks && b->o->hooks->report)
 		b->o->hooks->report(b->o->hooks->data, f);
 	fputs("}\n", f);
@@ -305,7 +308,7 @@ static int disk_data(struct backup *b, const struct xrepl_frame *f)
 	return 0;
 }
 
-enum outcome { PRIMARY_LOST, UNPROTECTED, FAILED, SWITCHED };
+enum outcome { PRIMARY_LOST, UNPROTECTED, FAILED, SWITCHED, NOT_PROMOTED };
 
 /*
  * The primary's STOP: the guest lives on there or nowhere, unless it
@@ -931,6 +934,43 @@ static int fail_over(struct backup *b)
 }
 
 /*
+ * The primary is lost: 1 if the copy may run the guest. An admin's
+ * failover needs nobody's leave; otherwise the arbiter decides, and while
+ * it does the copy stays paused.
+ */
+static int may_promote(struct backup *b)
+{
+	int r;
+
+	if (!b->o->arbiter || (b->o->failover && *b->o->failover))
+		return 1;
+	write_status(b, "arbitrating");
+	info(b->ctx, "primary lost: asking %s whether %s may run here",
+	     b->o->arbiter->name, b->name);
+	r = b->o->arbiter->may_promote(b->o->arbiter->data, b->why,
+				       sizeof(b->why));
+	if (r > 0)
+		info(b->ctx, "%s may run here: %s", b->name, b->why);
+	return r > 0;
+}
+
+/*
+ * The arbiter said no: the primary's host may still run the guest. The
+ * copy goes; the replicas keep their last checkpoint, so protection
+ * resumes with a resync once the primary reaches us again.
+ */
+static int not_promoted(struct backup *b)
+{
+	stop_feeding(b);
+	if (has_domain(b))
+		libxl_domain_destroy(b->lx, b->domid, NULL);
+	err(b->ctx, "%s is not failed over: %s says no: %s", b->name,
+	    b->o->arbiter->name, b->why);
+	write_status(b, "not-promoted");
+	return 0;
+}
+
+/*
  * A switchover: the guest runs here as at a failover, with the primary's
  * heartbeats replaced by ours until it hears the guest runs (or why not):
  * only then does its suspended copy go.
@@ -1004,15 +1044,21 @@ XREPL_EXPORT int xrepl_receive(struct xrepl_ctx *ctx,
 	info(ctx, "receiving %s as %s", b.name, b.incoming);
 	write_status(&b, "receiving");
 	how = receive_loop(&b);
+	if (how == PRIMARY_LOST) {
+		stop_beating(&b);
+		if (!may_promote(&b))
+			how = NOT_PROMOTED;
+	}
 	/* uncommitted disk writes go before libxl attaches the replicas */
 	if (o->hooks && o->hooks->end)
 		o->hooks->end(o->hooks->data,
 			      how == PRIMARY_LOST || how == SWITCHED);
 	if (how == PRIMARY_LOST) {
-		stop_beating(&b);
 		r = fail_over(&b);
 	} else if (how == SWITCHED) {
 		r = take_over(&b);
+	} else if (how == NOT_PROMOTED) {
+		r = not_promoted(&b);
 	} else {
 		r = end_without_failover(&b, how);
 	}

@@ -380,6 +380,24 @@ struct xrepl_epoch_hooks {
 	void *data;
 };
 
+/*
+ * What keeps a lost peer from becoming split brain: asked by the primary
+ * when its backup is lost, and by the backup when its primary is (not
+ * when the admin asks for the failover). Each blocks until it knows: 1
+ * yes, 0 no (WHY says why), and decides "no" whenever in doubt. NULL:
+ * nothing does, and both sides say so.
+ *
+ * may_run_on: whether the guest may run on here, its held output let out;
+ *     0 pauses the guest and drops that output.
+ * may_promote: whether the copy here may run the guest; 0 destroys it.
+ */
+struct xrepl_arbiter {
+	const char *name; /* in the status: "split_brain_guard" */
+	int (*may_run_on)(void *data, char *why, size_t len);
+	int (*may_promote)(void *data, char *why, size_t len);
+	void *data;
+};
+
 struct xrepl_protect_opts {
 	const char *domain;
 	int in; /* the connection to the backup, already open */
@@ -417,6 +435,7 @@ struct xrepl_protect_opts {
 	 */
 	volatile int *switch_over;
 	const struct xrepl_switchover *back;
+	const struct xrepl_arbiter *arbiter;
 };
 
 /*
@@ -424,8 +443,10 @@ struct xrepl_protect_opts {
  * reboots, crashes or is destroyed (0, with the reason in *ended), it is
  * handed over to the backup (*switch_over: 0 and SWITCHOVER once the
  * backup runs it, -EIO if that did not happen), the backup is lost or
- * stops (-ENOTCONN; the guest keeps running), or a fault (-EIO). Every reason is logged; see primary.c for what happens to the
- * output held at the end.
+ * stops (-ENOTCONN; the guest keeps running), the backup is lost and the
+ * arbiter says no (-EHOSTUNREACH; the guest is paused), or a fault (-EIO).
+ * Every reason is logged; see primary.c for what happens to the output
+ * held at the end.
  */
 int xrepl_protect(struct xrepl_ctx *ctx, const struct xrepl_protect_opts *o);
 
@@ -499,6 +520,7 @@ struct xrepl_receive_opts {
 	struct xrepl_switchover *switched;
 	char *domain;
 	size_t domain_len;
+	const struct xrepl_arbiter *arbiter;
 };
 
 /*

@@ -20,7 +20,10 @@
  *
  * How protection ends decides what happens to the output held for the
  * epoch the backup has not acknowledged. A backup that is lost (silence, a
- * broken link) or that says it stops lets it out: the guest runs on here.
+ * broken link) or that says it stops lets it out: the guest runs on here;
+ * with an arbiter (a quorum), a lost backup lets it out only if the
+ * arbiter allows it, and otherwise the guest is paused and that output
+ * dropped, for the backup's host may run the guest.
  * Every stop decided here (the admin, the guest's own shutdown, reboot or
  * crash, a fault) is told to the backup with a STOP, and the output is let
  * out only once the backup confirms that its copy is gone; unconfirmed,
@@ -118,6 +121,7 @@ struct primary {
 	int switching; /* this checkpoint hands the guest over */
 	double downtime; /* a switchover's, ms */
 	char why[200];
+	char arbiter_why[200]; /* why the arbiter said no */
 	/* main thread only */
 	uint64_t epoch;
 	double t_suspend;
@@ -489,6 +493,8 @@ static void write_status(struct primary *p, const char *state)
 		fprintf(f, ", \"switchover_port\": %u", p->o->back->port);
 	if (p->downtime > 0)
 		fprintf(f, ", \"downtime_ms\": %.2f", p->downtime);
+	fprintf(f, ", \"split_brain_guard\": \"%s\"",
+		p->o->arbiter ? p->o->arbiter->name : "none");
 	pthread_mutex_unlock(&p->lock);
 	for (i = 0; i < p->o->n_hooks; i++)
 		if (p->o->hooks[i].report)
@@ -1183,7 +1189,8 @@ static int run_on(struct primary *p)
  * N, so nothing the guest did after N may be seen. It stays paused here
  * and its held output is dropped; the admin decides which copy lives.
  */
-static int hold_back(struct primary *p)
+/* Pauses the guest if it is still there (1), and drops its held output. */
+static int pause_and_drop(struct primary *p)
 {
 	libxl_dominfo info;
 	int alive;
@@ -1194,6 +1201,13 @@ static int hold_back(struct primary *p)
 	if (alive)
 		libxl_domain_pause(p->lx, p->domid, NULL);
 	abandon_hooks(p, 0);
+	return alive;
+}
+
+static int hold_back(struct primary *p)
+{
+	int alive = pause_and_drop(p);
+
 	err(p->ctx,
 	    "protection of %s stopped (%s: %s), but the backup did not confirm it: it may run the guest from checkpoint %llu. %s; its output since was dropped. Check the backup host, then `xl unpause %s' or `xl destroy %s'",
 	    p->o->domain, xrepl_stop_name(p->stop), p->why,
@@ -1202,6 +1216,42 @@ static int hold_back(struct primary *p)
 	    p->o->domain, p->o->domain);
 	write_status(p, "unconfirmed");
 	return -EIO;
+}
+
+/* The arbiter's answer to a lost backup (see struct xrepl_arbiter). */
+static int may_run_on(struct primary *p)
+{
+	char why[200] = "";
+	int r;
+
+	write_status(p, "arbitrating");
+	info(p->ctx, "backup lost: asking %s whether %s may run on here",
+	     p->o->arbiter->name, p->o->domain);
+	r = p->o->arbiter->may_run_on(p->o->arbiter->data, why, sizeof(why));
+	if (r > 0)
+		info(p->ctx, "%s may run on here: %s", p->o->domain, why);
+	else
+		snprintf(p->arbiter_why, sizeof(p->arbiter_why), "%s", why);
+	return r > 0;
+}
+
+/*
+ * The backup is lost and this host may not keep the guest: the backup's
+ * host may run it from checkpoint N, so nothing the guest did since may be
+ * seen, and it must not go on here.
+ */
+static int isolate(struct primary *p)
+{
+	int alive = pause_and_drop(p);
+
+	err(p->ctx,
+	    "protection of %s stopped after %llu checkpoints: backup lost (%s), and %s says no to running on here: %s. %s; its output since checkpoint %llu was dropped. The backup's host may run it: check there before `xl unpause %s'",
+	    p->o->domain, (unsigned long long)p->acked, p->why,
+	    p->o->arbiter->name, p->arbiter_why,
+	    alive ? "The guest is paused here" : "The guest is gone here",
+	    (unsigned long long)p->acked, p->o->domain);
+	write_status(p, "isolated");
+	return -EHOSTUNREACH;
 }
 
 /*
@@ -1312,6 +1362,8 @@ static int finish(struct primary *p, int saved)
 		return 0;
 	if (p->lost == PRIMARY_STOPS && p->stop == XREPL_STOP_SWITCHOVER)
 		return hand_over(p);
+	if (p->lost == BACKUP_LOST && p->o->arbiter && !may_run_on(p))
+		return isolate(p);
 	if (p->lost != PRIMARY_STOPS || tell_backup(p))
 		return run_on(p);
 	return hold_back(p);
@@ -1375,9 +1427,10 @@ XREPL_EXPORT int xrepl_protect(struct xrepl_ctx *ctx,
 	pthread_join(p.reader, NULL);
 	r = finish(&p, saved);
 	if (o->backup_gone)
-		*o->backup_gone = p.lost == BACKUP_LOST ||
-				  (p.lost == BACKUP_STOPPED &&
-				   p.stop == XREPL_STOP_TERMINATED);
+		*o->backup_gone =
+			(p.lost == BACKUP_LOST && r != -EHOSTUNREACH) ||
+			(p.lost == BACKUP_STOPPED &&
+			 p.stop == XREPL_STOP_TERMINATED);
 	if (o->ended)
 		*o->ended = p.lost != PRIMARY_STOPS ? 0 :
 			    p.stop == XREPL_STOP_REBOOT && !p.came_back ?

@@ -82,6 +82,18 @@ check "the refusal names the mode" grep -q "key file $key is open to group or ot
 chmod 600 "$key"
 "$xrepl" receive --stdio -k "$key" --replica-dir relative </dev/null >"$out" 2>&1
 check "receive wants an absolute --replica-dir" grep -q "replica-dir wants an absolute path" "$out"
+"$xrepl" receive --stdio -k "$key" --quorum paxos </dev/null >"$out" 2>&1
+check "receive names an unknown quorum source" grep -q -- "--quorum paxos: unknown (corosync or none)" "$out"
+"$xrepl" receive --stdio -k "$key" --quorum-peer hostb </dev/null >"$out" 2>&1
+check "a quorum peer without --quorum corosync is refused" \
+	grep -q -- "--quorum-peer and --quorum-grace need --quorum corosync" "$out"
+"$xrepl" protect -F -n -d -k "$key" --quorum corosync guest backup </dev/null >"$out" 2>&1
+check "protect --quorum corosync without corosync exits 1" test $? = 1
+check "protect --quorum corosync without corosync says so" \
+	grep -q -- "--quorum corosync: corosync does not answer" "$out"
+"$xrepl" protect -F -n -d -k "$key" guest 127.0.0.1:1 </dev/null >"$out" 2>&1
+check "protect without a quorum warns of split brain" \
+	grep -q "warning: nothing prevents split brain" "$out"
 
 # a flood of connections that never authenticate forks 64 receivers, no more
 port=$((20000 + $$ % 20000))

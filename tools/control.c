@@ -186,6 +186,11 @@ static void show(const char *path, int json)
 	       status_field(line, "role", b, sizeof(b)),
 	       status_field(line, "state", c, sizeof(c)),
 	       status_field(line, "epochs", d, sizeof(d)));
+	if (!strcmp(status_field(line, "split_brain_guard", e, sizeof(e)),
+		    "none"))
+		printf("  nothing prevents split brain (no --quorum)\n");
+	else if (strcmp(e, "-"))
+		printf("  split brain guarded by %s's quorum\n", e);
 	if (strcmp(b, "primary")) {
 		printf("  bytes raw %s, wire %s\n",
 		       status_field(line, "bytes_raw", a, sizeof(a)),

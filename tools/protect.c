@@ -16,6 +16,7 @@
 #include "netbuf.h"
 #include "protect_disks.h"
 #include "protect_netbuf.h"
+#include "quorum.h"
 #include "run_dir.h"
 #include "subcommands.h"
 
@@ -70,7 +71,13 @@ static void usage(FILE *f)
 		"      --failover-on-crash  when the guest crashes, run it on the backup\n"
 		"                        from the last checkpoint and destroy it here\n"
 		"                        (default: the crash ends protection, and the\n"
-		"                        guest's on_crash applies)\n\n"
+		"                        guest's on_crash applies)\n"
+		"      --quorum SOURCE   who allows the guest to run on when the backup\n"
+		"                        is lost: corosync (only while this host is\n"
+		"                        quorate; otherwise it is paused) or none\n"
+		"                        (default; nothing prevents split brain)\n"
+		"      --quorum-peer NODE  the backup's node in corosync's nodelist\n"
+		"                        (default: the other node of two)\n\n"
 		"`xrepl switchover DOMAIN' moves the guest to the backup host, which then\n"
 		"protects it back to this one (over TCP only).\n\n"
 		"Every vif's output is held until the backup has acknowledged the\n"
@@ -381,6 +388,8 @@ int protect_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 		{ "reboot-wait", required_argument, NULL, 'R' },
 		{ "reconnect", required_argument, NULL, 'r' },
 		{ "failover-on-crash", no_argument, NULL, 'X' + 256 },
+		{ "quorum", required_argument, NULL, 'Q' },
+		{ "quorum-peer", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -393,9 +402,11 @@ int protect_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 		.switch_over = &switch_over,
 	};
 	const char *key_file = XREPL_DEFAULT_KEY, *ssh = NULL;
-	const char *netbuf_trace = NULL;
+	const char *netbuf_trace = NULL, *quorum_source = NULL;
+	const char *quorum_peer = NULL;
 	int no_net = 0, no_disk = 0, unsafe = 0, c, r;
 	unsigned int reboot_wait = 120, reconnect = 5;
+	struct quorum *q = NULL;
 	unsigned long netbuf_limit = NETBUF_LIMIT_DEFAULT;
 	struct protect_netbuf *pn = NULL;
 	struct protect_disks *pd = NULL;
@@ -458,6 +469,12 @@ int protect_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 		case 'X' + 256:
 			o.failover_on_crash = 1;
 			break;
+		case 'Q':
+			quorum_source = optarg;
+			break;
+		case 'P':
+			quorum_peer = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -487,18 +504,31 @@ int protect_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 			prog_name);
 		return 1;
 	}
+	if (o.blackhole && quorum_source) {
+		fprintf(stderr, "%s: -b has no backup to ask a quorum about\n",
+			prog_name);
+		return 1;
+	}
+	if (!o.blackhole && quorum_setup(quorum_source, quorum_peer, 0,
+					 o.timeout_ms, &stop, NULL, &q) < 0)
+		return 1;
+	if (q)
+		o.arbiter = quorum_arbiter(q);
 	o.hooks = hooks;
 	if (!no_net) {
 		pn = protect_netbuf_new(ctx, (uint32_t)netbuf_limit,
 					netbuf_trace, &hooks[o.n_hooks++]);
-		if (!pn)
+		if (!pn) {
+			quorum_close(q);
 			return 1;
+		}
 	}
 	if (!no_disk) {
 		pd = protect_disks_new(ctx, o.timeout_ms, o.blackhole,
 				       &hooks[o.n_hooks++]);
 		if (!pd) {
 			protect_netbuf_free(pn);
+			quorum_close(q);
 			return 1;
 		}
 	}
@@ -510,5 +540,6 @@ int protect_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 			reconnect);
 	protect_disks_free(pd);
 	protect_netbuf_free(pn);
+	quorum_close(q);
 	return r < 0;
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "listen.h"
+#include "quorum.h"
 #include "receive_disks.h"
 #include "run_dir.h"
 #include "subcommands.h"
@@ -22,6 +23,16 @@
 #define MAX_RECEIVERS 64
 
 static volatile int failover, stop;
+
+/* what every receiver of this daemon shares */
+struct receiver {
+	const char *key_file;
+	const char *state_dir;
+	const char *spill_dir;
+	uint64_t disk_buffer;
+	/* the --quorum options, for a switchover's protection back */
+	const char *back_args[5];
+};
 
 static void on_failover(int sig)
 {
@@ -85,7 +96,17 @@ static void usage(FILE *f)
 		"      --state-dir DIR   what each replica was last committed under, for\n"
 		"                        a resync next time (default /var/lib/xrepl)\n"
 		"      --ack-trace FILE  append \"<unix time> ack <epoch>\" just before\n"
-		"                        every ACK\n\n"
+		"                        every ACK\n"
+		"      --quorum SOURCE   who allows a failover: corosync (this host must\n"
+		"                        be quorate, the primary's node out of the\n"
+		"                        cluster) or none (default: any silence of the\n"
+		"                        primary; nothing prevents split brain)\n"
+		"      --quorum-peer NODE  the primaries' node in corosync's nodelist\n"
+		"                        (default: the other node of two)\n"
+		"      --quorum-grace MS  how long the primary's node must be out of the\n"
+		"                        cluster before a failover (default and least:\n"
+		"                        token + consensus + 2 x quorum device timeout\n"
+		"                        + 4 s)\n\n"
 		"A disk on script=block-xrepl is replicated into the file or device its\n"
 		"target names (or --disk-map's TO); a missing file is created. It holds\n"
 		"exactly the primary's disk at the last complete checkpoint. When\n"
@@ -102,8 +123,7 @@ static void usage(FILE *f)
  * switchover hands over is protected back to the primary's host.
  */
 static int receive_one(struct xrepl_ctx *ctx, struct xrepl_receive_opts *o,
-		       const char *key_file, const char *state_dir,
-		       const char *spill_dir, uint64_t disk_buffer)
+		       const struct receiver *rc)
 {
 	struct xrepl_switchover back = { 0 };
 	struct xrepl_receive_hooks hooks;
@@ -111,12 +131,13 @@ static int receive_one(struct xrepl_ctx *ctx, struct xrepl_receive_opts *o,
 	char domain[256];
 	int r;
 
-	if (mkdir(state_dir, 0700) < 0 && errno != EEXIST) {
+	if (mkdir(rc->state_dir, 0700) < 0 && errno != EEXIST) {
 		fprintf(stderr, "%s: cannot make %s: %m\n", prog_name,
-			state_dir);
+			rc->state_dir);
 		return 1;
 	}
-	rd = receive_disks_new(ctx, state_dir, spill_dir, disk_buffer, &hooks);
+	rd = receive_disks_new(ctx, rc->state_dir, rc->spill_dir,
+			       rc->disk_buffer, &hooks);
 	if (!rd)
 		return 1;
 	o->hooks = &hooks;
@@ -126,7 +147,8 @@ static int receive_one(struct xrepl_ctx *ctx, struct xrepl_receive_opts *o,
 	r = xrepl_receive(ctx, o);
 	receive_disks_free(rd);
 	if (!r && back.port)
-		switchover_protect_back(o->in, key_file, &back, domain);
+		switchover_protect_back(o->in, rc->key_file, rc->back_args,
+					&back, domain);
 	return r < 0;
 }
 
@@ -168,8 +190,7 @@ static void children_stop(struct children *c)
 
 /* Each connection in a child of its own; 1 on errors. */
 static int serve(struct xrepl_ctx *ctx, struct xrepl_receive_opts *o, int lfd,
-		 const char *key_file, const char *state_dir,
-		 const char *spill_dir, uint64_t disk_buffer)
+		 const struct receiver *rc)
 {
 	struct sigaction sa = { .sa_handler = on_child };
 	struct children c = { 0 };
@@ -205,8 +226,7 @@ static int serve(struct xrepl_ctx *ctx, struct xrepl_receive_opts *o, int lfd,
 			close(lfd);
 			o->in = fd;
 			o->out = fd;
-			_exit(receive_one(ctx, o, key_file, state_dir,
-					  spill_dir, disk_buffer));
+			_exit(receive_one(ctx, o, rc));
 		}
 		if (grown)
 			c.pid = grown;
@@ -219,6 +239,20 @@ static int serve(struct xrepl_ctx *ctx, struct xrepl_receive_opts *o, int lfd,
 	}
 	children_stop(&c);
 	return r;
+}
+
+/* A switchover's protection back asks the same quorum. */
+static void back_args(struct receiver *rc, const char *source, const char *peer)
+{
+	int n = 0;
+
+	rc->back_args[n++] = "--quorum";
+	rc->back_args[n++] = source;
+	if (peer) {
+		rc->back_args[n++] = "--quorum-peer";
+		rc->back_args[n++] = peer;
+	}
+	rc->back_args[n] = NULL;
 }
 
 /* MAP: room for every --disk-map in ARGV */
@@ -236,6 +270,9 @@ static int receive(struct xrepl_ctx *ctx, int argc, char *argv[],
 		{ "state-dir", required_argument, NULL, 'S' + 256 },
 		{ "replica-dir", required_argument, NULL, 'R' },
 		{ "ack-trace", required_argument, NULL, 'A' },
+		{ "quorum", required_argument, NULL, 'Q' },
+		{ "quorum-peer", required_argument, NULL, 'P' },
+		{ "quorum-grace", required_argument, NULL, 'G' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -244,10 +281,14 @@ static int receive(struct xrepl_ctx *ctx, int argc, char *argv[],
 		.cache_bytes = 4ull << 30,
 		.failover = &failover,
 	};
-	const char *key_file = XREPL_DEFAULT_KEY, *listen_spec = NULL;
-	const char *spill_dir = "/var/tmp", *state_dir = "/var/lib/xrepl";
-	const char *ack_trace = NULL;
+	struct receiver rc = { .key_file = XREPL_DEFAULT_KEY,
+			       .state_dir = "/var/lib/xrepl",
+			       .spill_dir = "/var/tmp" };
+	const char *listen_spec = NULL, *ack_trace = NULL;
+	const char *quorum_source = NULL, *quorum_peer = NULL;
 	unsigned long long disk_buffer = 256;
+	unsigned int grace_ms = 0;
+	struct quorum *q = NULL;
 	uint8_t key[XREPL_KEY_LEN];
 	int use_stdio = 0, n_map = 0, c, lfd, r;
 
@@ -262,7 +303,7 @@ static int receive(struct xrepl_ctx *ctx, int argc, char *argv[],
 			listen_spec = optarg;
 			break;
 		case 'k':
-			key_file = optarg;
+			rc.key_file = optarg;
 			break;
 		case 't':
 			o.timeout_ms = (unsigned int)atoi(optarg);
@@ -280,10 +321,10 @@ static int receive(struct xrepl_ctx *ctx, int argc, char *argv[],
 			disk_buffer = strtoull(optarg, NULL, 10);
 			break;
 		case 'D':
-			spill_dir = optarg;
+			rc.spill_dir = optarg;
 			break;
 		case 'S' + 256:
-			state_dir = optarg;
+			rc.state_dir = optarg;
 			break;
 		case 'R':
 			if (optarg[0] != '/') {
@@ -296,6 +337,15 @@ static int receive(struct xrepl_ctx *ctx, int argc, char *argv[],
 			break;
 		case 'A':
 			ack_trace = optarg;
+			break;
+		case 'Q':
+			quorum_source = optarg;
+			break;
+		case 'P':
+			quorum_peer = optarg;
+			break;
+		case 'G':
+			grace_ms = (unsigned int)atoi(optarg);
 			break;
 		case 'h':
 			usage(stdout);
@@ -314,13 +364,22 @@ static int receive(struct xrepl_ctx *ctx, int argc, char *argv[],
 			prog_name);
 		return 1;
 	}
-	if (xrepl_key_load(ctx, key_file, key) < 0)
+	rc.disk_buffer = disk_buffer << 20;
+	if (xrepl_key_load(ctx, rc.key_file, key) < 0)
 		return 1;
 	o.key = key;
+	if (quorum_setup(quorum_source, quorum_peer, grace_ms, o.timeout_ms,
+			 &stop, &failover, &q) < 0)
+		return 1;
+	if (q) {
+		o.arbiter = quorum_arbiter(q);
+		back_args(&rc, quorum_source, quorum_peer);
+	}
+	r = 1;
 	if (ack_trace && !(o.ack_trace = fopen(ack_trace, "ae"))) {
 		fprintf(stderr, "%s: cannot open %s: %m\n", prog_name,
 			ack_trace);
-		return 1;
+		goto out;
 	}
 	o.run_dir = run_dir();
 	o.stop = &stop;
@@ -328,20 +387,18 @@ static int receive(struct xrepl_ctx *ctx, int argc, char *argv[],
 	if (use_stdio) {
 		o.in = 0;
 		o.out = 1;
-		r = receive_one(ctx, &o, key_file, state_dir, spill_dir,
-				disk_buffer << 20);
+		r = receive_one(ctx, &o, &rc);
 		goto out;
 	}
-	r = 1;
 	lfd = listen_tcp(listen_spec);
 	if (lfd < 0)
 		goto out;
-	r = serve(ctx, &o, lfd, key_file, state_dir, spill_dir,
-		  disk_buffer << 20);
+	r = serve(ctx, &o, lfd, &rc);
 	close(lfd);
 out:
 	if (o.ack_trace)
 		fclose(o.ack_trace);
+	quorum_close(q);
 	return r;
 }
 

@@ -199,11 +199,12 @@ static int peer_target(int fd, unsigned int port, char *buf, size_t len)
 }
 
 void switchover_protect_back(int fd, const char *key_file,
+			     const char *const *extra,
 			     const struct xrepl_switchover *s,
 			     const char *domain)
 {
 	char target[NI_MAXHOST + 16], interval[16], timeout[16];
-	const char *argv[20];
+	const char *argv[32];
 	int n = 0;
 	pid_t pid;
 
@@ -233,6 +234,8 @@ void switchover_protect_back(int fd, const char *key_file,
 		argv[n++] = "-d";
 	if (s->flags & XREPL_SWITCHOVER_CRASH_FAILOVER)
 		argv[n++] = "--failover-on-crash";
+	while (extra && *extra && n < 28)
+		argv[n++] = *extra++;
 	argv[n++] = domain;
 	argv[n++] = target;
 	argv[n] = NULL;

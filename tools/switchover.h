@@ -7,10 +7,11 @@
 /*
  * After a switchover handed DOMAIN over on the connection FD: starts xrepl
  * protect of it back to the peer's host (its receiver on S's port, with
- * S's options and KEY_FILE) in a session of its own; says why if it
- * cannot.
+ * S's options, KEY_FILE and the options in EXTRA, NULL-terminated) in a
+ * session of its own; says why if it cannot.
  */
 void switchover_protect_back(int fd, const char *key_file,
+			     const char *const *extra,
 			     const struct xrepl_switchover *s,
 			     const char *domain);
 

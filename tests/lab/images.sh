@@ -17,7 +17,7 @@ log() { printf '[lab %(%H:%M:%S)T] %s\n' -1 "$*"; }
 # python3, tcpdump, iproute2, e2fsprogs, ping and nc: the two-host lab
 # (pair.sh): its agent client, the observer and the hosts' data disks.
 HOST_PKGS="qemu-system-x86 mmdebstrap cpio busybox-static kmod python3 tcpdump
-	iproute2 e2fsprogs iputils-ping netcat-openbsd"
+	iproute2 e2fsprogs iputils-ping netcat-openbsd corosync-qnetd"
 need=()
 for p in $HOST_PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need+=("$p")
@@ -56,8 +56,9 @@ fi
 cp -u "stage/kernel/boot/vmlinuz-$KVER" vmlinuz
 
 # tcpdump and the libraries xrepl is linked against ride along in dom0;
-# qemu-guest-agent is how the two-host lab runs commands there.
-DOM0_PKGS="xen-utils-$XENVER,xenstore-utils,iproute2,bridge-utils,kmod,busybox,procps,mount,iputils-ping,netcat-openbsd,tcpdump,nbd-client,strace,liblz4-1,libnl-3-200,libnl-route-3-200,libssl3,qemu-guest-agent"
+# qemu-guest-agent is how the two-host lab runs commands there; corosync
+# and corosync-qdevice make its hosts a cluster (tests/lab/pair/lib.sh).
+DOM0_PKGS="xen-utils-$XENVER,xenstore-utils,iproute2,bridge-utils,kmod,busybox,procps,mount,iputils-ping,netcat-openbsd,tcpdump,nbd-client,strace,liblz4-1,libnl-3-200,libnl-route-3-200,libssl3,qemu-guest-agent,corosync,corosync-qdevice"
 if [ ! -s dom0-rootfs.tar ] || [ "$(cat dom0-rootfs.pkgs 2>/dev/null)" != "$DOM0_PKGS" ]; then
 	log "mmdebstrap dom0 rootfs"
 	src=/etc/apt/sources.list.d/debian.sources

@@ -128,6 +128,11 @@ mkdir -p "$PAIR_RUN/job/etc/xrepl"
 od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$PAIR_RUN/job/etc/xrepl/xrepl.key"
 echo >>"$PAIR_RUN/job/etc/xrepl/xrepl.key"
 chmod 600 "$PAIR_RUN/job/etc/xrepl/xrepl.key"
+# the cluster's (cluster_start): one config, one authkey, on both hosts
+mkdir -p "$PAIR_RUN/job/etc/corosync"
+cp "$HERE/pair/corosync.conf" "$PAIR_RUN/job/etc/corosync/"
+head -c 256 /dev/urandom >"$PAIR_RUN/job/etc/corosync/authkey"
+chmod 400 "$PAIR_RUN/job/etc/corosync/authkey"
 (cd "$PAIR_RUN/job" && find . | cpio -o -H newc --quiet) >"$PAIR_RUN/job.cpio"
 cat "$LAB_DIR/dom0.cpio" "$PAIR_RUN/job.cpio" >"$PAIR_RUN/initrd.cpio"
 rm -rf "$PAIR_RUN/job" "$PAIR_RUN/job.cpio"
@@ -154,6 +159,7 @@ fi
 reset() {
 	local h
 	ip netns pids "$PAIR_OBS" | xargs -r kill -9 2>/dev/null
+	witness stop
 	unsilence 2>/dev/null
 	for h in A B; do
 		power on "$h" >/dev/null || return 1

@@ -196,6 +196,8 @@ protect_with_retries() {
 # guest console log left, whatever the last scenario did
 lab_reset() {
 	local d
+	pkill -f 'quorum_watc[h]' 2>/dev/null
+	cluster_down
 	pkill -9 -f '^xrepl (protect|receive)' 2>/dev/null
 	find /run/xrepl -maxdepth 1 -type f -delete 2>/dev/null
 	pkill -9 -x tcpdump 2>/dev/null
@@ -206,6 +208,45 @@ lab_reset() {
 	# disk images and replicas (in dom0's memory, or a pair host's disk)
 	rm -f /var/lib/xrepl/*.img /var/lib/xrepl/*.state /var/lib/xrepl/*.dirty
 	rm -f /var/log/xen/console/guest-*.log
+}
+
+# cluster_up: corosync and corosync-qdevice (the pair lab's cluster)
+cluster_up() {
+	mkdir -p /var/log/corosync /run/corosync-qdevice
+	corosync || return 1
+	# corosync answers a while after it forks
+	wait_for 30 corosync-cmapctl -g totem.cluster_name >/dev/null 2>&1 &&
+		corosync-qdevice
+}
+
+# cluster_down: whatever of the cluster runs here, stopped
+cluster_down() {
+	local p
+	for p in corosync-qdevice corosync; do
+		pgrep -f "^$p" >/dev/null || continue
+		pkill -f "^$p"
+		wait_for 10 sh -c "! pgrep -f '^$p' >/dev/null" || pkill -9 -f "^$p"
+	done
+	rm -f /dev/shm/qb-*
+	return 0
+}
+
+# quorum_view: "Yes|No VOTES", this node's quorum and the votes it sees
+quorum_view() {
+	corosync-quorumtool -s 2>/dev/null |
+		awk '/^Quorate:/ { q = $2 } /^Total votes:/ { v = $3 } END { print q, v }'
+}
+
+# quorum_watch: a line "<uptime> <mgmt0's carrier> Yes|No VOTES" whenever
+# either changes, until killed (the pair lab's quorum timeline)
+quorum_watch() {
+	local last= v
+	while :; do
+		v="$(cat /sys/class/net/mgmt0/carrier 2>/dev/null) $(quorum_view)"
+		[ "$v" != "$last" ] && echo "$(cut -d' ' -f1 /proc/uptime) $v"
+		last=$v
+		sleep 0.1
+	done
 }
 
 show_logs() {

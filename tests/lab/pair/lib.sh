@@ -332,3 +332,44 @@ protect_ended() {
 }
 
 guest_ctl() { on A "echo $2 | nc -w 2 $(guest_ip "$1") 9"; }
+
+# witness start|stop: corosync-qnetd, the cluster's tie-breaker, on the lab
+# host's management address (a third machine, as a site would have it)
+witness() {
+	local cmd="corosync-qnetd -f -d -s off -l 10.0.3.254"
+	case $1 in
+	start)
+		pgrep -f "^$cmd" >/dev/null && return 0
+		labhost setsid $cmd >>"$PAIR_RUN/qnetd.log" 2>&1 </dev/null &
+		wait_until 10 pgrep -f "^$cmd" >/dev/null
+		;;
+	stop)
+		pkill -f "^$cmd" || return 0
+		wait_until 10 eval "! pgrep -f '^$cmd' >/dev/null"
+		;;
+	*) echo "pair lib: witness start|stop" >&2; return 1 ;;
+	esac
+}
+
+# cluster_start: the witness, then corosync and corosync-qdevice on both
+# hosts (tests/lab/pair/corosync.conf); true once both are quorate with
+# all three votes
+cluster_start() {
+	local h
+	witness start
+	for h in A B; do
+		on $h cluster_up || return 1
+	done
+	wait_until 120 quorum_is A "Yes 3" && wait_until 60 quorum_is B "Yes 3"
+}
+
+# quorum_is HOST "Yes|No VOTES": as corosync-quorumtool shows HOST's view
+quorum_is() { [ "$(on "$1" quorum_view)" = "$2" ]; }
+
+# counter_went_back FILE: true (printing where) if the counter a
+# watch_counter FILE recorded ever went down: a second copy answered, or a
+# copy that lost what the observer saw
+counter_went_back() {
+	awk '$2 != "-" { if (last != "" && $2 + 0 < last + 0) { print "at " $1 ": " last " then " $2; found = 1; exit } last = $2 }
+		END { exit !found }' "$1"
+}
