@@ -10,12 +10,13 @@
  * (and its MACs announced on the LAN: announce.c).
  *
  * Only silence or a broken link is a lost primary, and with an arbiter (a
- * quorum) even that promotes only with its leave: otherwise the copy goes. A STOP from the primary
- * (unprotect, the guest's shutdown, reboot or crash, a fault there) means
- * the guest lives on there or nowhere: the copy here is destroyed, never
- * run, and the primary is told so (STOP CONFIRM), which lets it release
- * its held output. The one exception is RESURRECT: the guest crashed on
- * the primary, and the admin asked for a crash to fail it over.
+ * quorum) even that promotes only with its leave: otherwise the copy goes.
+ * A STOP from the primary (unprotect, the guest's shutdown, reboot or
+ * crash, a fault there) means the guest lives on there or nowhere: the
+ * copy here is destroyed, never run, and the primary is told so (STOP
+ * CONFIRM), which lets it release its held output. The one exception is
+ * RESURRECT: the guest crashed on the primary, and the admin asked for a
+ * crash to fail it over.
  * Every stop decided here (a failed restore or commit, a bad stream,
  * SIGTERM) destroys the copy and tells the primary why. A heartbeat thread
  * keeps talking from the config on, while the main thread hashes a replica

@@ -2,6 +2,7 @@
 #ifndef LIBXREPL_PRIVATE_H
 #define LIBXREPL_PRIVATE_H
 
+#include <stdio.h>
 #include <syslog.h>
 #include <time.h>
 
@@ -34,6 +35,9 @@ void xrepl_log(const struct xrepl_ctx *ctx, int priority, const char *file,
 int domain_name_check(const char *name, const char **why);
 int replica_path_check(const char *path, const char *dir, const char **why);
 int device_script_check(const char *script, const char **why);
+
+/* S as a JSON string, quoted and escaped (json.c) */
+void xrepl_json_string(FILE *f, const char *s);
 
 /* Monotonic milliseconds, for timeouts and the figures the engine reports. */
 static inline double xrepl_now_ms(void)

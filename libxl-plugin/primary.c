@@ -471,14 +471,19 @@ static void write_status(struct primary *p, const char *state)
 		return;
 	xrepl_encoder_stats(p->enc, &st);
 	pthread_mutex_lock(&p->lock);
+	fputs("{\"domain\": ", f);
+	xrepl_json_string(f, p->o->domain);
 	fprintf(f,
-		"{\"domain\": \"%s\", \"domid\": %u, \"role\": \"primary\", \"state\": \"%s\", "
-		"\"why\": \"%s\", \"epochs\": %llu, \"acked\": %llu, \"interval_ms\": %u, "
+		", \"domid\": %u, \"role\": \"primary\", \"state\": \"%s\", ",
+		p->domid, state);
+	fputs("\"why\": ", f);
+	xrepl_json_string(f, p->why);
+	fprintf(f,
+		", \"epochs\": %llu, \"acked\": %llu, \"interval_ms\": %u, "
 		"\"pause_ms\": {\"last\": %.2f, \"avg\": %.2f, \"max\": %.2f}, "
 		"\"ack_latency_ms\": {\"last\": %.2f, \"avg\": %.2f, \"max\": %.2f}, "
 		"\"dirty_pages_last\": %llu, \"bytes_raw\": %llu, \"bytes_wire\": %llu, "
 		"\"compress\": \"%s\", \"uptime_s\": %.1f",
-		p->o->domain, p->domid, state, p->why,
 		(unsigned long long)p->epoch, (unsigned long long)p->acked,
 		p->interval_ms, p->pause.last,
 		p->pause.n ? p->pause.sum / (double)p->pause.n : 0,
@@ -1184,11 +1189,6 @@ static int run_on(struct primary *p)
 	return stop == XREPL_STOP_FAULT ? -EIO : 0;
 }
 
-/*
- * Our STOP went unconfirmed: the backup may run the guest from checkpoint
- * N, so nothing the guest did after N may be seen. It stays paused here
- * and its held output is dropped; the admin decides which copy lives.
- */
 /* Pauses the guest if it is still there (1), and drops its held output. */
 static int pause_and_drop(struct primary *p)
 {
@@ -1204,6 +1204,11 @@ static int pause_and_drop(struct primary *p)
 	return alive;
 }
 
+/*
+ * Our STOP went unconfirmed: the backup may run the guest from checkpoint
+ * N, so nothing the guest did after N may be seen. It stays paused here
+ * and its held output is dropped; the admin decides which copy lives.
+ */
 static int hold_back(struct primary *p)
 {
 	int alive = pause_and_drop(p);

@@ -132,12 +132,37 @@ check "failover says no receiver runs" grep -q 'no xrepl backup process for doma
 
 # status reads each array of a status file as far as it goes
 rd=$(mktemp -d)
-echo '{"domain": "g", "role": "primary", "state": "protecting", "epochs": 5, "netbuf": [{"vif": "vif3.0", "held_packets": 1, "held_bytes": 2, "released_packets": 3, "released_bytes": 4, "dropped_packets": 0}], "disks": [{"vdev": "xvda", "sent_bytes": 4096}]}' >"$rd/g.primary.json"
+echo '{"domain": "g", "role": "primary", "state": "protecting", "epochs": 5, "netbuf": [{"vif": "vif3.0", "held_packets": 1, "held_bytes": 2, "released_packets": 3, "released_bytes": 4, "dropped_packets": 0}], "disks": [{"vdev": "xvda", "sent_bytes": 4096}], "split_brain_guard": "none"}' >"$rd/g.primary.json"
 echo '{"domain": "h", "role": "backup", "state": "receiving", "epochs": 5, "disks": [{"vdev": "xvdb", "replica": "/r.img", "committed": 5, "held_bytes": 0, "spilled_bytes": 0, "applied_writes": 7}]}' >"$rd/h.backup.json"
 XREPL_RUN_DIR=$rd "$xrepl" status >"$out" 2>&1
 check "status shows a primary's replicated disk" grep -q 'disk xvda: 4096 bytes of changes sent' "$out"
 check "status shows a backup's replica" grep -q 'disk xvdb: replica /r.img at epoch 5, 0 bytes held, 0 spilled, 7 writes applied' "$out"
 check "status lists only vifs under netbuf" test "$(grep -c ': held' "$out")" = 1
+check "status says nothing guards a guest from split brain" \
+	grep -q 'nothing prevents split brain' "$out"
+sed 's/"domain": "g"/"domain": "g2"/' "$rd/g.primary.json" >"$rd/g2.primary.json"
+XREPL_RUN_DIR=$rd "$xrepl" status g >"$out" 2>&1
+check "status DOMAIN shows that domain only, not its prefix's others" \
+	test "$(grep -c '^g' "$out")" = 1
+XREPL_RUN_DIR=$rd "$xrepl" status nosuch >"$out" 2>&1
+check "status of an unknown domain exits 1" test $? = 1
+check "status of an unknown domain says so" grep -q "nothing in $rd about nosuch" "$out"
+XREPL_RUN_DIR=$rd "$xrepl" status --json >"$out" 2>&1
+check "status --json is one JSON array of every status" \
+	python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert [x["domain"] for x in d] == ["g", "g2", "h"]' "$out"
+XREPL_RUN_DIR=$(mktemp -d) "$xrepl" status --json >"$out" 2>&1
+check "status --json with nothing protected is an empty array" test "$(cat "$out")" = "[]"
+XREPL_RUN_DIR=$rd "$xrepl" status --metrics >"$out" 2>&1
+check "status --metrics: every line a comment or a labelled sample" \
+	sh -c "! grep -vE '^# (HELP|TYPE) xrepl_[a-z_]+ |^xrepl_[a-z_]+\{[^}]*\} [0-9.e+-]+\$' '$out'"
+check "status --metrics: one TYPE per family" \
+	test "$(grep -c '^# TYPE xrepl_epochs_total counter' "$out")" = 1
+check "status --metrics: epochs per guest and role" \
+	grep -q '^xrepl_epochs_total{domain="h",role="backup"} 5$' "$out"
+check "status --metrics: held output per vif" \
+	grep -q '^xrepl_output_held_bytes{domain="g",role="primary",vif="vif3.0"} 2$' "$out"
+check "status --metrics: the state and the guard as labels" \
+	grep -q '^xrepl_state{domain="g2",role="primary",state="protecting",split_brain_guard="none"} 1$' "$out"
 rm -rf "$rd"
 
 check "man page renders without warnings" \

@@ -258,7 +258,7 @@ static int may_promote(void *data, char *why, size_t len)
 		if (r == 0 && l.peer_member && t - t0 >= q->grace_ms) {
 			snprintf(
 				why, len,
-				"node %s is still a member of the cluster: its host runs, only the replication link failed",
+				"node %s is a member of the cluster: its host runs (only the replication link failed, or its xrepl)",
 				q->peer);
 			return 0;
 		}

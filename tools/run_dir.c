@@ -101,3 +101,20 @@ const char *status_field(const char *line, const char *key, char *buf,
 	snprintf(buf, len, "%.*s", (int)n, p);
 	return buf;
 }
+
+const char *status_next_object(const char *line, const char *key,
+			       const char **p)
+{
+	char pat[64];
+	const char *start, *end;
+
+	snprintf(pat, sizeof(pat), "\"%s\": [", key);
+	start = strstr(line, pat);
+	end = start ? strchr(start, ']') : NULL;
+	if (!end)
+		return *p = NULL;
+	*p = strchr(*p ? *p + 1 : start, '{');
+	if (*p && *p > end)
+		*p = NULL;
+	return *p;
+}

@@ -22,5 +22,11 @@ int status_read(const char *path, char *line, size_t len);
 /* The value after "KEY": in a status line, as text ("-" if none). */
 const char *status_field(const char *line, const char *key, char *buf,
 			 size_t len);
+/*
+ * The objects of the status line's array KEY, one at a time: *P is NULL
+ * to start, NULL again after the last.
+ */
+const char *status_next_object(const char *line, const char *key,
+			       const char **p);
 
 #endif

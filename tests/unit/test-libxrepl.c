@@ -174,6 +174,23 @@ static void device_scripts(void **state)
 	}
 }
 
+/* a peer's words in a reason stay one JSON string */
+static void json_strings(void **state)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	(void)state;
+	assert_non_null(f);
+	xrepl_json_string(f, "refused: \"x\", \"state\": \"ok\\\n\t");
+	fclose(f);
+	assert_string_equal(
+		buf,
+		"\"refused: \\\"x\\\", \\\"state\\\": \\\"ok\\\\\\u000a\\u0009\"");
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -184,6 +201,7 @@ int main(void)
 		cmocka_unit_test(domain_names),
 		cmocka_unit_test(replica_paths),
 		cmocka_unit_test(device_scripts),
+		cmocka_unit_test(json_strings),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -35,7 +35,7 @@ t_a=$(since "$t0")
 on B "grep 'primary lost\|not failed over' /run/receive.log"
 on A "grep 'backup lost\|may run on' /run/protect.log"
 on B "grep -q 'failover: $name runs' /run/receive.log" && fail "B promoted the guest while A's host was a member"
-on B "grep -q 'is still a member' /run/receive.log" || fail "B does not say why it did not promote"
+on B "grep -q 'is a member of the cluster: its host runs' /run/receive.log" || fail "B does not say why it did not promote"
 on A "grep -q 'may run on here:' /run/protect.log" || fail "A did not run on: $(on A tail -n 3 /run/protect.log)"
 left=$(copies $name)
 echo "copies: $left"
