@@ -3,7 +3,8 @@
 . "$srcdir/tests/tap.sh"
 xrepl=$builddir/tools/xrepl
 out=$(mktemp)
-trap 'rm -f "$out"' EXIT
+tmp=$(mktemp -d)
+trap 'rm -rf "$out" "$tmp"' EXIT
 
 "$xrepl" --help >"$out" 2>&1
 check "--help exits 0" test $? = 0
@@ -97,7 +98,7 @@ check "protect without a quorum warns of split brain" \
 
 # a flood of connections that never authenticate forks 64 receivers, no more
 port=$((20000 + $$ % 20000))
-XREPL_RUN_DIR=$(mktemp -d) "$xrepl" receive --listen "127.0.0.1:$port" -k "$key" --timeout 20000 2>"$out" &
+XREPL_RUN_DIR=$(mktemp -d -p "$tmp") "$xrepl" receive --listen "127.0.0.1:$port" -k "$key" --timeout 20000 2>"$out" &
 rpid=$!
 for i in $(seq 50); do
 	ss -ltn 2>/dev/null | grep -q "127.0.0.1:$port " && break
@@ -121,17 +122,17 @@ rm -f "$key"
 
 "$xrepl" switchover >"$out" 2>&1
 check "switchover wants a domain" grep -q 'Usage: xrepl switchover' "$out"
-XREPL_RUN_DIR=$(mktemp -d) "$xrepl" switchover nosuch >"$out" 2>&1
+XREPL_RUN_DIR=$(mktemp -d -p "$tmp") "$xrepl" switchover nosuch >"$out" 2>&1
 check "switchover of an unprotected domain exits 1" test $? = 1
 check "switchover says no primary runs" grep -q 'no xrepl primary process for domain nosuch' "$out"
 "$xrepl" receive >"$out" 2>&1
 check "receive needs --stdio or --listen" grep -q 'Usage: xrepl receive' "$out"
-XREPL_RUN_DIR=$(mktemp -d) "$xrepl" failover nosuch >"$out" 2>&1
+XREPL_RUN_DIR=$(mktemp -d -p "$tmp") "$xrepl" failover nosuch >"$out" 2>&1
 check "failover of an unknown domain exits 1" test $? = 1
 check "failover says no receiver runs" grep -q 'no xrepl backup process for domain nosuch' "$out"
 
 # status reads each array of a status file as far as it goes
-rd=$(mktemp -d)
+rd=$(mktemp -d -p "$tmp")
 echo '{"domain": "g", "role": "primary", "state": "protecting", "epochs": 5, "netbuf": [{"vif": "vif3.0", "held_packets": 1, "held_bytes": 2, "released_packets": 3, "released_bytes": 4, "dropped_packets": 0}], "disks": [{"vdev": "xvda", "sent_bytes": 4096}], "split_brain_guard": "none"}' >"$rd/g.primary.json"
 echo '{"domain": "h", "role": "backup", "state": "receiving", "epochs": 5, "disks": [{"vdev": "xvdb", "replica": "/r.img", "committed": 5, "held_bytes": 0, "spilled_bytes": 0, "applied_writes": 7}]}' >"$rd/h.backup.json"
 XREPL_RUN_DIR=$rd "$xrepl" status >"$out" 2>&1
@@ -150,7 +151,7 @@ check "status of an unknown domain says so" grep -q "nothing in $rd about nosuch
 XREPL_RUN_DIR=$rd "$xrepl" status --json >"$out" 2>&1
 check "status --json is one JSON array of every status" \
 	python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert [x["domain"] for x in d] == ["g", "g2", "h"]' "$out"
-XREPL_RUN_DIR=$(mktemp -d) "$xrepl" status --json >"$out" 2>&1
+XREPL_RUN_DIR=$(mktemp -d -p "$tmp") "$xrepl" status --json >"$out" 2>&1
 check "status --json with nothing protected is an empty array" test "$(cat "$out")" = "[]"
 XREPL_RUN_DIR=$rd "$xrepl" status --metrics >"$out" 2>&1
 check "status --metrics: every line a comment or a labelled sample" \
