@@ -403,9 +403,9 @@ static int check_votes(struct quorum *q)
 	return 0;
 }
 
-struct quorum *quorum_open(const char *peer, unsigned int timeout_ms,
-			   unsigned int grace_ms, volatile int *stop,
-			   volatile int *failover)
+static struct quorum *quorum_open(const char *peer, unsigned int timeout_ms,
+				  unsigned int grace_ms, volatile int *stop,
+				  volatile int *failover)
 {
 	static volatile int never;
 	struct quorum *q = calloc(1, sizeof(*q));
@@ -456,7 +456,8 @@ const struct xrepl_arbiter *quorum_arbiter(struct quorum *q)
 	return &q->arbiter;
 }
 
-void quorum_describe(const struct quorum *q, char *buf, size_t len)
+/* One line for the admin: the peer, its node id, the two delays */
+static void quorum_describe(const struct quorum *q, char *buf, size_t len)
 {
 	snprintf(
 		buf, len,

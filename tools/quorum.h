@@ -7,23 +7,14 @@
 struct quorum;
 
 /*
- * The quorum decision over corosync's votequorum, checked now: corosync
- * runs, PEER (a node's name, address or id in corosync.conf's nodelist;
- * NULL: the other node of a two-node cluster) is known, a two-node
- * cluster has a quorum device, and TIMEOUT_MS (the heartbeat's) outlasts
- * a membership change. GRACE_MS: how long the backup waits before it
- * promotes (0: from corosync's timings). NULL with the reason printed.
- * STOP and FAILOVER (the admin's) end a decision: no and yes.
- */
-struct quorum *quorum_open(const char *peer, unsigned int timeout_ms,
-			   unsigned int grace_ms, volatile int *stop,
-			   volatile int *failover);
-void quorum_close(struct quorum *q);
-
-/*
- * --quorum SOURCE (NULL or "none": *Q is NULL, with a warning that nothing
- * prevents split brain; "corosync": quorum_open's), and its options checked.
- * 0, or -EINVAL with the reason printed.
+ * --quorum SOURCE: NULL or "none" (*Q is NULL, with a warning that nothing
+ * prevents split brain) or "corosync", checked now: corosync runs, PEER (a
+ * node's name, address or id in corosync.conf's nodelist; NULL: the other
+ * node of a two-node cluster) is known, a two-node cluster has a quorum
+ * device, and TIMEOUT_MS (the heartbeat's) outlasts a membership change.
+ * GRACE_MS: how long a backup waits before it promotes (0: from
+ * corosync's timings). STOP and FAILOVER (the admin's) end a decision: no
+ * and yes. 0, or -EINVAL with the reason printed.
  */
 int quorum_setup(const char *source, const char *peer, unsigned int grace_ms,
 		 unsigned int timeout_ms, volatile int *stop,
@@ -31,8 +22,6 @@ int quorum_setup(const char *source, const char *peer, unsigned int grace_ms,
 
 /* The engine's arbiter, valid while Q is */
 const struct xrepl_arbiter *quorum_arbiter(struct quorum *q);
-
-/* One line for the admin: the peer, its node id, the grace */
-void quorum_describe(const struct quorum *q, char *buf, size_t len);
+void quorum_close(struct quorum *q);
 
 #endif

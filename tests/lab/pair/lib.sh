@@ -373,3 +373,23 @@ counter_went_back() {
 	awk '$2 != "-" { if (last != "" && $2 + 0 < last + 0) { print "at " $1 ": " last " then " $2; found = 1; exit } last = $2 }
 		END { exit !found }' "$1"
 }
+
+# protect_in_cluster NAME INDEX: the cluster started, then guest NAME on A
+# (a 64 MiB disk on block-xrepl, made after $GUEST_SETUP if set) protected
+# to B's receiver, both sides with --quorum corosync
+protect_in_cluster() {
+	local img=/var/lib/xrepl/$1.img
+	cluster_start || fail "the cluster is not quorate: A sees $(on A quorum_view), B $(on B quorum_view)"
+	RECEIVE_FLAGS="--quorum corosync" start_receiver
+	GUEST_SETUP="${GUEST_SETUP:-true} && truncate -s 64M $img" \
+		GUEST_EXTRA="disk = [ 'format=raw,vdev=xvda,access=rw,script=block-xrepl,target=$img' ]" \
+		PROTECT_FLAGS="--quorum corosync" protect_a_to_b "$1" "$2" 10 >/dev/null
+}
+
+# longest_gap FILE FROM TO: the longest wait between two answers in a
+# watch_counter FILE, over FROM..TO (lab host times), in seconds
+longest_gap() {
+	awk -v t="$2" -v h="$3" '$2 != "-" && $1 <= h {
+		if (last && $1 > t && $1 - last > g) g = $1 - last; last = $1 }
+		END { printf "%.2f", g }' "$1"
+}

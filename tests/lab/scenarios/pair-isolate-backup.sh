@@ -8,12 +8,7 @@
 . "$PAIR_LIB"
 name=pb1
 idx=46
-img=/var/lib/xrepl/$name.img
-cluster_start || fail "the cluster is not quorate: A sees $(on A quorum_view), B $(on B quorum_view)"
-RECEIVE_FLAGS="--quorum corosync" start_receiver
-GUEST_SETUP="truncate -s 64M $img" \
-	GUEST_EXTRA="disk = [ 'format=raw,vdev=xvda,access=rw,script=block-xrepl,target=$img' ]" \
-	PROTECT_FLAGS="--quorum corosync" protect_a_to_b $name $idx 10 >/dev/null
+protect_in_cluster $name $idx
 status() { on A "json_field $1 /run/xrepl/$name.primary.json"; }
 sessions() { on A "grep -c 'protecting $name (domain' /run/protect.log"; }
 n0=$(sessions)
@@ -41,5 +36,5 @@ one_copy_and_backup $name || fail "not one copy and its backup once protected ag
 sleep 2
 kill "$poller"
 where=$(counter_went_back "$EXPORT/counter.log") && fail "the observer's counter went back $where"
-gap=$(awk -v t="$t0" -v h="$t_heal" '$2 != "-" && $1 <= h { if (last && $1 > t && $1 - last > g) g = $1 - last; last = $1 } END { printf "%.2f", g }' "$EXPORT/counter.log")
+gap=$(longest_gap "$EXPORT/counter.log" "$t0" "$t_heal")
 timing "pair-isolate-backup a_ran_on_seconds=$t_a protected_again_seconds=$took observer_longest_gap_before_heal_seconds=$gap"

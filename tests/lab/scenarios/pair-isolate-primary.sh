@@ -11,12 +11,7 @@
 . "$PAIR_LIB"
 name=pi1
 idx=44
-img=/var/lib/xrepl/$name.img
-cluster_start || fail "the cluster is not quorate: A sees $(on A quorum_view), B $(on B quorum_view)"
-RECEIVE_FLAGS="--quorum corosync" start_receiver
-GUEST_SETUP="truncate -s 64M $img" \
-	GUEST_EXTRA="disk = [ 'format=raw,vdev=xvda,access=rw,script=block-xrepl,target=$img' ]" \
-	PROTECT_FLAGS="--quorum corosync" protect_a_to_b $name $idx 10 >/dev/null
+protect_in_cluster $name $idx
 watch_counter "$(guest_ip $idx)" "$EXPORT/counter.log"
 for h in A B; do on_bg $h /run/quorum.log quorum_watch; done
 

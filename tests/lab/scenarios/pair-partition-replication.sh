@@ -11,12 +11,7 @@
 . "$PAIR_LIB"
 name=pq1
 idx=43
-img=/var/lib/xrepl/$name.img
-cluster_start || fail "the cluster is not quorate: A sees $(on A quorum_view), B $(on B quorum_view)"
-RECEIVE_FLAGS="--quorum corosync" start_receiver
-GUEST_SETUP="head -c 16M /dev/urandom >$img && truncate -s 64M $img" \
-	GUEST_EXTRA="disk = [ 'format=raw,vdev=xvda,access=rw,script=block-xrepl,target=$img' ]" \
-	PROTECT_FLAGS="--quorum corosync" protect_a_to_b $name $idx 10 >/dev/null
+GUEST_SETUP="head -c 16M /dev/urandom >/var/lib/xrepl/$name.img" protect_in_cluster $name $idx
 status() { on A "json_field $1 /run/xrepl/$name.primary.json"; }
 [ "$(status split_brain_guard)" = corosync ] ||
 	fail "A's status does not name corosync as its guard: $(on A grep -m1 split /run/protect.log)"
@@ -53,5 +48,5 @@ one_copy_and_backup $name || fail "not one copy and its backup once protected ag
 sleep 2
 kill "$poller"
 where=$(counter_went_back "$EXPORT/counter.log") && fail "the observer's counter went back $where"
-gap=$(awk -v t="$t0" -v h="$t_heal" '$2 != "-" && $1 <= h { if (last && $1 > t && $1 - last > g) g = $1 - last; last = $1 } END { printf "%.2f", g }' "$EXPORT/counter.log")
+gap=$(longest_gap "$EXPORT/counter.log" "$t0" "$t_heal")
 timing "pair-partition-replication b_declined_seconds=$t_b a_ran_on_seconds=$t_a protected_again_seconds=$took resync_bytes=$sent observer_longest_gap_before_heal_seconds=$gap"
