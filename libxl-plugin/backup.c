@@ -1014,7 +1014,7 @@ XREPL_EXPORT int xrepl_receive(struct xrepl_ctx *ctx,
 	libxl_domain_config_init(&b.dc);
 	chunk_queue_init(&b.q);
 	pthread_mutex_init(&b.send_lock, NULL);
-	b.w = xrepl_wire_new(ctx, o->in, o->out, o->key);
+	b.w = xrepl_wire_new(ctx, o->in, o->out, o->tls);
 	b.dec = xrepl_decoder_new(ctx, &copts, keep, &b);
 	if (!b.w || !b.dec) {
 		r = -ENOMEM;

@@ -192,16 +192,36 @@ int xrepl_key_load(struct xrepl_ctx *ctx, const char *path,
 		   uint8_t key[XREPL_KEY_LEN]);
 
 /*
- * The wire protocol: framed messages over a byte stream, opened by a
- * handshake with mutual HMAC-SHA256 challenge-response. Every field read
- * from the peer is bounds-checked; a malformed frame is an -EPROTO error
- * whose text (xrepl_wire_strerror) names the frame and the byte offset.
+ * The channel's credentials, for TLS 1.3 (OpenSSL): the pre-shared key as
+ * an external PSK, or X.509 certificates both ways under one CA. One object
+ * serves every connection of a process, on either side; -EACCES, -EPROTO
+ * and the log say why a peer is refused (wrong key, a certificate that
+ * does not verify and why, a peer that does not speak TLS 1.3).
+ */
+struct xrepl_tls_opts {
+	const uint8_t *key; /* XREPL_KEY_LEN bytes: PSK */
+	const char *cert; /* or X.509: this host's certificate chain (PEM) */
+	const char *cert_key; /* its private key (PEM, mode 0600) */
+	const char *ca; /* the CA certificate(s) the peer's must chain to */
+	/* a primary's: the name (DNS or IP) the backup's certificate carries */
+	const char *peer_name;
+};
+struct xrepl_tls;
+struct xrepl_tls *xrepl_tls_new(struct xrepl_ctx *ctx,
+				const struct xrepl_tls_opts *o);
+void xrepl_tls_free(struct xrepl_tls *t);
+
+/*
+ * The wire protocol: framed messages inside TLS 1.3, opened by a protocol
+ * version check. Every field read from the peer is bounds-checked; a
+ * malformed frame is an -EPROTO error whose text (xrepl_wire_strerror)
+ * names the frame and the byte offset, and a record that fails TLS's
+ * integrity check is -EBADMSG: either ends the connection.
  */
 enum xrepl_frame_type {
-	XREPL_FRAME_HELLO = 1,
-	XREPL_FRAME_CHALLENGE,
-	XREPL_FRAME_AUTH,
-	XREPL_FRAME_ACCEPT,
+	XREPL_FRAME_HELLO = 1, /* u32 protocol version */
+	/* 2 and 3: the HMAC handshake of protocol 3 and before */
+	XREPL_FRAME_ACCEPT = 4, /* u32 protocol version */
 	XREPL_FRAME_CONFIG, /* the domain's config, libxl JSON */
 	XREPL_FRAME_STREAM, /* codec frames */
 	XREPL_FRAME_EPOCH_END, /* u64: checkpoint N is wholly sent */
@@ -261,13 +281,16 @@ struct xrepl_frame {
 };
 
 struct xrepl_wire;
+/* TLS may be NULL for a wire that only parses (xrepl_wire_parse). */
 struct xrepl_wire *xrepl_wire_new(struct xrepl_ctx *ctx, int in, int out,
-				  const uint8_t key[XREPL_KEY_LEN]);
+				  struct xrepl_tls *tls);
 void xrepl_wire_free(struct xrepl_wire *w);
 /* The primary's side of the handshake; 0 once both sides are proven. */
 int xrepl_wire_connect(struct xrepl_wire *w, int timeout_ms);
-/* The backup's side; a peer without the key gets a BYE and -EACCES. */
+/* The backup's side; a peer of another protocol version gets a BYE. */
 int xrepl_wire_accept(struct xrepl_wire *w, int timeout_ms);
+/* Sends fail (-ETIMEDOUT) after this long without progress (-1: never). */
+void xrepl_wire_set_send_timeout(struct xrepl_wire *w, int timeout_ms);
 int xrepl_wire_send(struct xrepl_wire *w, unsigned int type,
 		    const void *payload, size_t len);
 /* A frame whose payload is one little-endian u64 (EPOCH_END, ACK...). */
@@ -344,6 +367,8 @@ int xrepl_wire_parse(struct xrepl_wire *w, const void *buf, size_t len,
 void xrepl_wire_counters(const struct xrepl_wire *w, uint64_t *in,
 			 uint64_t *out);
 const char *xrepl_wire_strerror(const struct xrepl_wire *w);
+/* The TLS ciphersuite in use once connected, else "none". */
+const char *xrepl_wire_cipher(const struct xrepl_wire *w);
 const char *xrepl_frame_type_name(unsigned int type);
 
 /*
@@ -402,7 +427,7 @@ struct xrepl_protect_opts {
 	const char *domain;
 	int in; /* the connection to the backup, already open */
 	int out;
-	const uint8_t *key;
+	struct xrepl_tls *tls;
 	unsigned int interval_ms;
 	int adaptive; /* the interval follows the dirty rate, interval/4..x4 */
 	unsigned int timeout_ms; /* heartbeat: silence this long = lost */
@@ -493,7 +518,7 @@ struct xrepl_receive_hooks {
 struct xrepl_receive_opts {
 	int in; /* the connection from the primary, already open */
 	int out;
-	const uint8_t *key;
+	struct xrepl_tls *tls;
 	unsigned int timeout_ms;
 	uint64_t cache_bytes; /* the largest page cache a primary may ask for */
 	const char *run_dir; /* status and pid files: <run_dir>/<domain>.* */

@@ -938,19 +938,6 @@ static int backup_disks(struct primary *p)
 	return r;
 }
 
-/*
- * No send waits longer than the heartbeat timeout on a silent backup (a
- * pipe to a transport command has no such bound; its command has one).
- */
-static void bound_sends(struct primary *p)
-{
-	struct timeval tv = { p->o->timeout_ms / 1000,
-			      (p->o->timeout_ms % 1000) * 1000 };
-
-	if (!p->o->blackhole)
-		setsockopt(p->o->out, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-}
-
 static int start_sender(struct primary *p)
 {
 	if (pthread_create(&p->sender, NULL, sender_main, p))
@@ -970,7 +957,8 @@ static int connect_backup(struct primary *p)
 	r = xrepl_wire_connect(p->w, (int)p->o->timeout_ms);
 	if (r < 0)
 		goto out;
-	bound_sends(p);
+	/* no send waits longer than the heartbeat timeout on a silent backup */
+	xrepl_wire_set_send_timeout(p->w, (int)p->o->timeout_ms);
 	r = xrepl_wire_send(p->w, XREPL_FRAME_CONFIG, json, strlen(json));
 	/* heartbeats from here: a disk's first sync takes long to prepare */
 	if (!r)
@@ -1406,7 +1394,7 @@ XREPL_EXPORT int xrepl_protect(struct xrepl_ctx *ctx,
 	if (r < 0)
 		goto out;
 	if (!o->blackhole)
-		p.w = xrepl_wire_new(ctx, o->in, o->out, o->key);
+		p.w = xrepl_wire_new(ctx, o->in, o->out, o->tls);
 	p.enc = xrepl_encoder_new(ctx, &copts, send_stream, &p);
 	if ((!p.w && !o->blackhole) || !p.enc) {
 		r = -ENOMEM;

@@ -1,45 +1,39 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * The wire protocol between primary and backup: framed messages over one
- * byte stream (TCP, or ssh's stdio), opened by a versioned handshake with
- * mutual HMAC-SHA256 challenge-response on a pre-shared key.
+ * The wire protocol between primary and backup: framed messages inside one
+ * TLS 1.3 connection (tls.c) over a byte stream (TCP, or a transport
+ * command's stdio).
  *
  * Frame: u8 type, u8 zero, u16 zero, u32 length (little-endian), payload.
  *
- * Handshake (P = primary, B = backup, K = key, | = concatenation):
- *   P -> B  HELLO      version, nonce_p
- *   B -> P  CHALLENGE  version, nonce_b, HMAC(K, "xrepl backup" | nonce_p | nonce_b)
- *   P -> B  AUTH       HMAC(K, "xrepl primary" | nonce_b | nonce_p)
- *   B -> P  ACCEPT
- * Each side proves the key over a nonce the other chose, and the labels
- * keep one side's proof from being replayed as the other's.
+ * Once TLS has authenticated both sides, the primary says which protocol
+ * it speaks and the backup answers with its own or refuses:
+ *   P -> B  HELLO   u32 version
+ *   B -> P  ACCEPT  u32 version   (or BYE, with the reason)
  */
 #include <endian.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/rand.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "libxrepl-private.h"
+#include "tls.h"
 
 #define WIRE_HDR 8
-#define WIRE_VERSION 3
-#define NONCE_LEN 32
-#define MAC_LEN 32
+/* a frame this small goes whole into one TLS record (ACKs, heartbeats) */
+#define SMALL_FRAME 1024
+/* 4: inside TLS 1.3; 3 and before: in the clear after an HMAC handshake */
+#define WIRE_VERSION 4
 
 struct xrepl_wire {
 	struct xrepl_ctx *ctx;
 	int in;
 	int out;
-	uint8_t key[XREPL_KEY_LEN];
+	struct xrepl_tls *tls;
+	struct tls_conn conn;
+	int open; /* conn holds an SSL object */
+	int send_timeout_ms; /* -1: a send waits as long as it takes */
 	uint8_t hdr[WIRE_HDR];
 	size_t hdr_have;
 	uint8_t *payload;
@@ -56,8 +50,6 @@ struct xrepl_wire {
 
 static const char *const type_names[] = {
 	[XREPL_FRAME_HELLO] = "HELLO",
-	[XREPL_FRAME_CHALLENGE] = "CHALLENGE",
-	[XREPL_FRAME_AUTH] = "AUTH",
 	[XREPL_FRAME_ACCEPT] = "ACCEPT",
 	[XREPL_FRAME_CONFIG] = "CONFIG",
 	[XREPL_FRAME_STREAM] = "STREAM",
@@ -94,10 +86,8 @@ static const char *const stop_names[] = {
 
 /* The longest payload each frame type may carry; 0: not a frame type. */
 static const uint32_t type_max[] = {
-	[XREPL_FRAME_HELLO] = 4 + NONCE_LEN,
-	[XREPL_FRAME_CHALLENGE] = 4 + NONCE_LEN + MAC_LEN,
-	[XREPL_FRAME_AUTH] = MAC_LEN,
-	[XREPL_FRAME_ACCEPT] = 0,
+	[XREPL_FRAME_HELLO] = 4,
+	[XREPL_FRAME_ACCEPT] = 4,
 	[XREPL_FRAME_CONFIG] = 1u << 20,
 	[XREPL_FRAME_STREAM] = XREPL_WIRE_STREAM_MAX,
 	[XREPL_FRAME_EPOCH_END] = 8,
@@ -137,131 +127,10 @@ XREPL_EXPORT const char *xrepl_stop_name(unsigned int reason)
 	return stop_names[reason];
 }
 
-/* ------------------------------------------------------------ keys */
-
-XREPL_EXPORT int xrepl_key_generate(uint8_t key[XREPL_KEY_LEN])
-{
-	return RAND_bytes(key, XREPL_KEY_LEN) == 1 ? 0 : -EIO;
-}
-
-XREPL_EXPORT int xrepl_key_save(struct xrepl_ctx *ctx, const char *path,
-				const uint8_t key[XREPL_KEY_LEN])
-{
-	char hex[2 * XREPL_KEY_LEN + 2];
-	int fd, i, r = 0;
-
-	for (i = 0; i < XREPL_KEY_LEN; i++)
-		snprintf(hex + 2 * i, 3, "%02x", key[i]);
-	hex[2 * XREPL_KEY_LEN] = '\n';
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		r = -errno;
-		err(ctx, "cannot create key file %s: %s", path,
-		    strerror(errno));
-		return r;
-	}
-	if (write(fd, hex, 2 * XREPL_KEY_LEN + 1) != 2 * XREPL_KEY_LEN + 1) {
-		r = -EIO;
-		err(ctx, "cannot write key file %s", path);
-	}
-	if (close(fd) < 0 && !r)
-		r = -errno;
-	if (r)
-		unlink(path);
-	return r;
-}
-
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/*
- * As ssh treats a private key: whoever else can read the key can be either
- * side, so a key file others may read or write, or that another user owns,
- * is refused, not warned about.
- */
-static int key_file_safe(struct xrepl_ctx *ctx, int fd, const char *path)
-{
-	struct stat st;
-
-	if (fstat(fd, &st) < 0) {
-		err(ctx, "cannot stat key file %s: %s", path, strerror(errno));
-		return -errno;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		err(ctx, "key file %s is not a regular file", path);
-		return -EINVAL;
-	}
-	if (st.st_uid != 0 && st.st_uid != geteuid()) {
-		err(ctx,
-		    "key file %s is owned by uid %u, not by root or uid %u",
-		    path, (unsigned int)st.st_uid, (unsigned int)geteuid());
-		return -EACCES;
-	}
-	if (st.st_mode & 077) {
-		err(ctx,
-		    "key file %s is open to group or others (mode %04o): chmod 600 it",
-		    path, (unsigned int)(st.st_mode & 07777));
-		return -EACCES;
-	}
-	return 0;
-}
-
-XREPL_EXPORT int xrepl_key_load(struct xrepl_ctx *ctx, const char *path,
-				uint8_t key[XREPL_KEY_LEN])
-{
-	char hex[2 * XREPL_KEY_LEN + 4];
-	ssize_t n;
-	int fd, i, hi, lo, r;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0) {
-		err(ctx, "cannot open key file %s: %s", path,
-		    errno == ELOOP ?
-			    "it is a symbolic link (name the file itself)" :
-			    strerror(errno));
-		return -errno;
-	}
-	r = key_file_safe(ctx, fd, path);
-	if (r < 0) {
-		close(fd);
-		return r;
-	}
-	n = read(fd, hex, sizeof(hex));
-	close(fd);
-	if (n < 2 * XREPL_KEY_LEN ||
-	    (n > 2 * XREPL_KEY_LEN && hex[2 * XREPL_KEY_LEN] != '\n') ||
-	    n > 2 * XREPL_KEY_LEN + 1) {
-		err(ctx,
-		    "key file %s: want %d hex digits and a newline (xrepl genkey writes one)",
-		    path, 2 * XREPL_KEY_LEN);
-		return -EINVAL;
-	}
-	for (i = 0; i < XREPL_KEY_LEN; i++) {
-		hi = hex_value(hex[2 * i]);
-		lo = hex_value(hex[2 * i + 1]);
-		if (hi < 0 || lo < 0) {
-			err(ctx, "key file %s: not a hex digit at offset %d",
-			    path, 2 * i + (hi < 0 ? 0 : 1));
-			return -EINVAL;
-		}
-		key[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return 0;
-}
-
 /* ------------------------------------------------------------ frames */
 
 XREPL_EXPORT struct xrepl_wire *xrepl_wire_new(struct xrepl_ctx *ctx, int in,
-					       int out,
-					       const uint8_t key[XREPL_KEY_LEN])
+					       int out, struct xrepl_tls *tls)
 {
 	struct xrepl_wire *w = calloc(1, sizeof(*w));
 
@@ -275,7 +144,8 @@ XREPL_EXPORT struct xrepl_wire *xrepl_wire_new(struct xrepl_ctx *ctx, int in,
 	w->ctx = xrepl_ref(ctx);
 	w->in = in;
 	w->out = out;
-	memcpy(w->key, key, XREPL_KEY_LEN);
+	w->tls = tls;
+	w->send_timeout_ms = -1;
 	return w;
 }
 
@@ -283,10 +153,16 @@ XREPL_EXPORT void xrepl_wire_free(struct xrepl_wire *w)
 {
 	if (!w)
 		return;
-	OPENSSL_cleanse(w->key, sizeof(w->key));
+	if (w->open)
+		tls_conn_close(&w->conn);
 	xrepl_unref(w->ctx);
 	free(w->payload);
 	free(w);
+}
+
+XREPL_EXPORT const char *xrepl_wire_cipher(const struct xrepl_wire *w)
+{
+	return w->open ? tls_conn_cipher(&w->conn) : "none";
 }
 
 XREPL_EXPORT const char *xrepl_wire_strerror(const struct xrepl_wire *w)
@@ -315,23 +191,24 @@ wire_error(struct xrepl_wire *w, int r, const char *fmt, ...)
 	return r;
 }
 
+XREPL_EXPORT void xrepl_wire_set_send_timeout(struct xrepl_wire *w,
+					      int timeout_ms)
+{
+	w->send_timeout_ms = timeout_ms;
+}
+
 static int write_all(struct xrepl_wire *w, const void *buf, size_t len)
 {
-	const uint8_t *p = buf;
-	ssize_t n;
+	char msg[sizeof(w->msg)];
+	int r;
 
-	while (len) {
-		n = write(w->out, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return wire_error(w, n < 0 ? -errno : -EPIPE,
-					  "sending to the peer: %s",
-					  n < 0 ? strerror(errno) : "closed");
-		p += n;
-		len -= (size_t)n;
-		w->bytes_out += (size_t)n;
-	}
+	if (!w->open)
+		return wire_error(w, -ENOTCONN, "sending before the handshake");
+	r = tls_conn_write(&w->conn, buf, len, w->send_timeout_ms, msg,
+			   sizeof(msg));
+	if (r < 0)
+		return wire_error(w, r, "%s", msg);
+	w->bytes_out += len;
 	return 0;
 }
 
@@ -339,7 +216,8 @@ static int write_all(struct xrepl_wire *w, const void *buf, size_t len)
 static int send_parts(struct xrepl_wire *w, unsigned int type, const void *head,
 		      size_t hlen, const void *body, size_t blen)
 {
-	uint8_t hdr[WIRE_HDR] = { (uint8_t)type };
+	uint8_t hdr[WIRE_HDR] = { (uint8_t)type },
+		small[WIRE_HDR + SMALL_FRAME];
 	uint32_t le = htole32((uint32_t)(hlen + blen));
 	int r;
 
@@ -347,6 +225,14 @@ static int send_parts(struct xrepl_wire *w, unsigned int type, const void *head,
 	    !type_names[type] || hlen + blen > type_max[type])
 		return -EINVAL;
 	memcpy(hdr + 4, &le, 4);
+	if (hlen + blen <= SMALL_FRAME) {
+		memcpy(small, hdr, WIRE_HDR);
+		if (hlen)
+			memcpy(small + WIRE_HDR, head, hlen);
+		if (blen)
+			memcpy(small + WIRE_HDR + hlen, body, blen);
+		return write_all(w, small, WIRE_HDR + hlen + blen);
+	}
 	r = write_all(w, hdr, WIRE_HDR);
 	if (!r && hlen)
 		r = write_all(w, head, hlen);
@@ -635,11 +521,14 @@ XREPL_EXPORT int xrepl_wire_recv(struct xrepl_wire *w,
 				 struct xrepl_frame *frame, int timeout_ms)
 {
 	double deadline = xrepl_now_ms() + timeout_ms;
-	struct pollfd pfd = { .fd = w->in, .events = POLLIN };
+	char msg[sizeof(w->msg)];
 	size_t used;
 	ssize_t n;
 	int r, wait;
 
+	if (!w->open)
+		return wire_error(w, -ENOTCONN,
+				  "receiving before the handshake");
 	for (;;) {
 		if (w->in_pos < w->in_len) {
 			r = xrepl_wire_parse(w, w->inbuf + w->in_pos,
@@ -651,23 +540,15 @@ XREPL_EXPORT int xrepl_wire_recv(struct xrepl_wire *w,
 		}
 		wait = timeout_ms < 0 ? -1 : (int)(deadline - xrepl_now_ms());
 		if (timeout_ms >= 0 && wait <= 0)
+			wait = 0;
+		n = tls_conn_read(&w->conn, w->inbuf, sizeof(w->inbuf), wait,
+				  msg, sizeof(msg));
+		if (n == -ETIMEDOUT)
 			return wire_error(w, -ETIMEDOUT,
 					  "the peer sent nothing for %d ms",
 					  timeout_ms);
-		r = poll(&pfd, 1, wait);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -errno;
-		if (!r)
-			continue;
-		n = read(w->in, w->inbuf, sizeof(w->inbuf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return wire_error(w, n < 0 ? -errno : -EPIPE,
-					  "connection to the peer lost: %s",
-					  n < 0 ? strerror(errno) : "closed");
+		if (n < 0)
+			return wire_error(w, (int)n, "%s", msg);
 		w->in_pos = 0;
 		w->in_len = (size_t)n;
 	}
@@ -675,28 +556,30 @@ XREPL_EXPORT int xrepl_wire_recv(struct xrepl_wire *w,
 
 /* ------------------------------------------------------------ handshake */
 
-static int mac(struct xrepl_wire *w, const char *label, const uint8_t *a,
-	       const uint8_t *b, uint8_t out[MAC_LEN])
+static int tls_open(struct xrepl_wire *w, int server, int timeout_ms)
 {
-	uint8_t msg[16 + 2 * NONCE_LEN];
-	size_t l = strlen(label);
-	unsigned int len = MAC_LEN;
+	char msg[sizeof(w->msg)];
+	int r;
 
-	memcpy(msg, label, l);
-	memcpy(msg + l, a, NONCE_LEN);
-	memcpy(msg + l + NONCE_LEN, b, NONCE_LEN);
-	if (!HMAC(EVP_sha256(), w->key, XREPL_KEY_LEN, msg, l + 2 * NONCE_LEN,
-		  out, &len) ||
-	    len != MAC_LEN)
-		return wire_error(w, -EIO, "HMAC-SHA256 failed (OpenSSL)");
+	if (!w->tls)
+		return wire_error(w, -EINVAL, "no credentials for TLS");
+	if (w->open)
+		return wire_error(w, -EALREADY, "the handshake ran already");
+	r = tls_conn_open(&w->conn, w->tls, w->in, w->out, server, msg,
+			  sizeof(msg));
+	w->open = 1;
+	if (!r)
+		r = tls_conn_handshake(&w->conn, timeout_ms, msg, sizeof(msg));
+	if (r < 0)
+		return wire_error(w, r, "%s", msg);
 	return 0;
 }
 
-static void put_version(uint8_t *p)
+static int send_version(struct xrepl_wire *w, unsigned int type)
 {
 	uint32_t v = htole32(WIRE_VERSION);
 
-	memcpy(p, &v, 4);
+	return xrepl_wire_send(w, type, &v, sizeof(v));
 }
 
 static int expect(struct xrepl_wire *w, struct xrepl_frame *f,
@@ -714,8 +597,6 @@ static int expect(struct xrepl_wire *w, struct xrepl_frame *f,
 		return wire_error(w, -EPROTO, "handshake: got %s, want %s",
 				  xrepl_frame_type_name(f->type),
 				  xrepl_frame_type_name(type));
-	if (type != XREPL_FRAME_HELLO && type != XREPL_FRAME_CHALLENGE)
-		return 0;
 	memcpy(&version, f->payload, 4);
 	if (le32toh(version) != WIRE_VERSION)
 		return wire_error(
@@ -725,75 +606,31 @@ static int expect(struct xrepl_wire *w, struct xrepl_frame *f,
 	return 0;
 }
 
-static int refuse(struct xrepl_wire *w, int r)
-{
-	xrepl_wire_send(w, XREPL_FRAME_BYE, w->msg, strlen(w->msg));
-	return r;
-}
-
 XREPL_EXPORT int xrepl_wire_connect(struct xrepl_wire *w, int timeout_ms)
 {
-	uint8_t hello[4 + NONCE_LEN], nonce_b[NONCE_LEN], want[MAC_LEN];
-	uint8_t auth[MAC_LEN];
 	struct xrepl_frame f;
 	int r;
 
-	put_version(hello);
-	if (RAND_bytes(hello + 4, NONCE_LEN) != 1)
-		return -EIO;
-	r = xrepl_wire_send(w, XREPL_FRAME_HELLO, hello, sizeof(hello));
-	if (r < 0)
-		return r;
-	r = expect(w, &f, XREPL_FRAME_CHALLENGE, timeout_ms);
-	if (r < 0)
-		return r;
-	memcpy(nonce_b, f.payload + 4, NONCE_LEN);
-	if (mac(w, "xrepl backup", hello + 4, nonce_b, want) < 0 ||
-	    mac(w, "xrepl primary", nonce_b, hello + 4, auth) < 0)
-		return -EIO;
-	if (CRYPTO_memcmp(want, f.payload + 4 + NONCE_LEN, MAC_LEN))
-		return refuse(
-			w,
-			wire_error(
-				w, -EACCES,
-				"the backup does not hold our key: authentication failed"));
-	r = xrepl_wire_send(w, XREPL_FRAME_AUTH, auth, sizeof(auth));
-	if (r < 0)
-		return r;
-	return expect(w, &f, XREPL_FRAME_ACCEPT, timeout_ms);
+	r = tls_open(w, 0, timeout_ms);
+	if (!r)
+		r = send_version(w, XREPL_FRAME_HELLO);
+	if (!r)
+		r = expect(w, &f, XREPL_FRAME_ACCEPT, timeout_ms);
+	return r;
 }
 
 XREPL_EXPORT int xrepl_wire_accept(struct xrepl_wire *w, int timeout_ms)
 {
-	uint8_t challenge[4 + NONCE_LEN + MAC_LEN], nonce_p[NONCE_LEN];
-	uint8_t want[MAC_LEN];
 	struct xrepl_frame f;
 	int r;
 
-	r = expect(w, &f, XREPL_FRAME_HELLO, timeout_ms);
-	if (r < 0)
-		return r == -EPROTO ? refuse(w, r) : r;
-	memcpy(nonce_p, f.payload + 4, NONCE_LEN);
-	put_version(challenge);
-	if (RAND_bytes(challenge + 4, NONCE_LEN) != 1)
-		return -EIO;
-	if (mac(w, "xrepl backup", nonce_p, challenge + 4,
-		challenge + 4 + NONCE_LEN) < 0)
-		return -EIO;
-	r = xrepl_wire_send(w, XREPL_FRAME_CHALLENGE, challenge,
-			    sizeof(challenge));
+	r = tls_open(w, 1, timeout_ms);
 	if (r < 0)
 		return r;
-	r = expect(w, &f, XREPL_FRAME_AUTH, timeout_ms);
+	r = expect(w, &f, XREPL_FRAME_HELLO, timeout_ms);
+	if (r == -EPROTO)
+		xrepl_wire_send(w, XREPL_FRAME_BYE, w->msg, strlen(w->msg));
 	if (r < 0)
-		return r == -EPROTO ? refuse(w, r) : r;
-	if (mac(w, "xrepl primary", challenge + 4, nonce_p, want) < 0)
-		return -EIO;
-	if (CRYPTO_memcmp(want, f.payload, MAC_LEN))
-		return refuse(
-			w,
-			wire_error(
-				w, -EACCES,
-				"the primary does not hold our key: authentication failed"));
-	return xrepl_wire_send(w, XREPL_FRAME_ACCEPT, NULL, 0);
+		return r;
+	return send_version(w, XREPL_FRAME_ACCEPT);
 }

@@ -81,6 +81,26 @@ chmod 644 "$key"
 check "a key file others may read is refused" test $? = 1
 check "the refusal names the mode" grep -q "key file $key is open to group or others (mode 0644): chmod 600 it" "$out"
 chmod 600 "$key"
+# protocol 3's HELLO, in the clear: refused before anything else happens
+printf '\001\000\000\000\044\000\000\000\003\000\000\000%032d' 0 |
+	"$xrepl" receive --stdio -k "$key" >"$out" 2>&1
+check "a peer in the clear is refused" test $? = 1
+check "the refusal says it does not speak TLS 1.3" \
+	grep -q "the peer does not speak TLS 1.3 (wrong version number)" "$out"
+"$xrepl" receive --stdio --cert "$tmp/c.pem" </dev/null >"$out" 2>&1
+check "a certificate without its key and CA is refused" \
+	grep -q -- "--cert, --cert-key and --ca go together" "$out"
+"$xrepl" receive --stdio -k "$key" --cert a --cert-key b --ca c </dev/null >"$out" 2>&1
+check "a key and a certificate at once are refused" \
+	grep -q -- "a pre-shared key or a certificate, not both" "$out"
+"$xrepl" receive --stdio --cert /nonexistent.pem --cert-key b --ca c </dev/null >"$out" 2>&1
+check "an unreadable certificate is named" grep -q "certificate /nonexistent.pem:" "$out"
+"$xrepl" bench channel --mib 16 >"$out" 2>&1
+check "bench channel measures TLS and the clear" \
+	grep -q "^through TLS [0-9]* MB/s" "$out"
+check "bench channel names the cipher" grep -q "^cipher TLS_" "$out"
+"$xrepl" bench channel --mib 0 >"$out" 2>&1
+check "bench channel refuses --mib 0" grep -q -- "--mib takes 1 to" "$out"
 "$xrepl" receive --stdio -k "$key" --replica-dir relative </dev/null >"$out" 2>&1
 check "receive wants an absolute --replica-dir" grep -q "replica-dir wants an absolute path" "$out"
 "$xrepl" receive --stdio -k "$key" --quorum paxos </dev/null >"$out" 2>&1

@@ -457,13 +457,15 @@ static void print_json(const struct result *r, const char *sep)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: %s bench codec [--json] [--compress MODE] [--cache-size MIB] FILE...\n\n"
+		"Usage: %s bench codec [--json] [--compress MODE] [--cache-size MIB] FILE...\n"
+		"       %s bench channel [--mib N]\n\n"
 		"Encode, decode and byte-compare checkpoint streams (xl remus/xl save\n"
 		"captures; .zst files are decompressed with zstd) and print the figures.\n\n"
 		"  --json             one JSON object per file, in an array\n"
 		"  --compress MODE    none, lz4, xbzrle or xbzrle+lz4 (default)\n"
-		"  --cache-size MIB   page cache size (default %llu)\n",
-		prog_name, XREPL_CACHE_BYTES_DEFAULT >> 20);
+		"  --cache-size MIB   page cache size (default %llu)\n\n"
+		"`bench channel' measures the replication channel's TLS (its --help).\n",
+		prog_name, prog_name, XREPL_CACHE_BYTES_DEFAULT >> 20);
 }
 
 int bench_main(struct xrepl_ctx *ctx, int argc, char *argv[])
@@ -483,6 +485,8 @@ int bench_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 	int json = 0, c, i, failed = 0, printed = 0;
 	char *end;
 
+	if (argc > 1 && !strcmp(argv[1], "channel"))
+		return bench_channel_main(ctx, argc - 1, argv + 1);
 	if (argc < 2 || strcmp(argv[1], "codec")) {
 		usage(argc > 1 && !strcmp(argv[1], "--help") ? stdout : stderr);
 		return argc > 1 && !strcmp(argv[1], "--help") ? 0 : 1;

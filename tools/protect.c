@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "credentials.h"
 #include "netbuf.h"
 #include "protect_disks.h"
 #include "protect_netbuf.h"
@@ -47,48 +48,48 @@ static void usage(FILE *f)
 		"      --timeout MS      heartbeat timeout: the backup is lost after this\n"
 		"                        much silence or without an ACK (default 5000)\n"
 		"      --compress MODE   none, lz4, xbzrle or xbzrle+lz4 (default)\n"
-		"      --cache-size MIB  page cache for XBZRLE (default 256)\n"
-		"  -k, --key FILE        pre-shared key (default " XREPL_DEFAULT_KEY
-		")\n"
-		"  -s, --ssh CMD         reach the backup by running `CMD BACKUP-HOST xrepl\n"
-		"                        receive --stdio' (as xl does); with -s '' the host\n"
-		"                        argument is the whole command\n"
-		"  -b, --blackhole       no backup: checkpoint and encode, then drop\n"
-		"                        (measures the cost on the guest; needs -F)\n"
-		"  -n, --no-netbuf       do not buffer network output (needs -F)\n"
-		"      --netbuf-limit MIB  what a vif may hold before its frames are\n"
-		"                        dropped (default 16)\n"
-		"      --netbuf-trace FILE  append \"<unix time> buffer|release <epoch>\"\n"
-		"                        for every barrier and release\n"
-		"  -d, --no-disk         do not replicate disks (needs -F)\n"
-		"  -F, --unsafe          allow -b, -n and -d\n"
-		"      --reboot-wait SEC  how long a rebooting guest may take to come\n"
-		"                        back as a new domain, which is then protected\n"
-		"                        again (default 120; 0: protection ends)\n"
-		"      --reconnect SEC   when the backup is lost or restarts, try it\n"
-		"                        again every SEC s while the guest runs (default\n"
-		"                        5; 0: protection ends)\n"
-		"      --failover-on-crash  when the guest crashes, run it on the backup\n"
-		"                        from the last checkpoint and destroy it here\n"
-		"                        (default: the crash ends protection, and the\n"
-		"                        guest's on_crash applies)\n"
-		"      --quorum SOURCE   who allows the guest to run on when the backup\n"
-		"                        is lost: corosync (only while this host is\n"
-		"                        quorate; otherwise it is paused) or none\n"
-		"                        (default; nothing prevents split brain)\n"
-		"      --quorum-peer NODE  the backup's node in corosync's nodelist\n"
-		"                        (default: the other node of two)\n\n"
-		"`xrepl switchover DOMAIN' moves the guest to the backup host, which then\n"
-		"protects it back to this one (over TCP only).\n\n"
-		"Every vif's output is held until the backup has acknowledged the\n"
-		"checkpoint that produced it, and every disk (each must be on\n"
-		"script=block-xrepl) is replicated with it: the backup's ACK of a\n"
-		"checkpoint covers the disk writes the guest had seen complete when it\n"
-		"was suspended. Stop with `xrepl unprotect DOMAIN' or SIGTERM (SIGHUP is\n"
-		"ignored). When the guest shuts down, crashes or is destroyed, the backup\n"
-		"destroys its copy and protection ends (a crash fails the guest over\n"
-		"with --failover-on-crash).\n",
+		"      --cache-size MIB  page cache for XBZRLE (default 256)\n",
 		prog_name, prog_name);
+	fputs(CREDENTIALS_HELP, f);
+	fputs("  -s, --ssh CMD         reach the backup by running `CMD BACKUP-HOST xrepl\n"
+	      "                        receive --stdio' (as xl does); with -s '' the host\n"
+	      "                        argument is the whole command\n"
+	      "  -b, --blackhole       no backup: checkpoint and encode, then drop\n"
+	      "                        (measures the cost on the guest; needs -F)\n"
+	      "  -n, --no-netbuf       do not buffer network output (needs -F)\n"
+	      "      --netbuf-limit MIB  what a vif may hold before its frames are\n"
+	      "                        dropped (default 16)\n"
+	      "      --netbuf-trace FILE  append \"<unix time> buffer|release <epoch>\"\n"
+	      "                        for every barrier and release\n"
+	      "  -d, --no-disk         do not replicate disks (needs -F)\n"
+	      "  -F, --unsafe          allow -b, -n and -d\n"
+	      "      --reboot-wait SEC  how long a rebooting guest may take to come\n"
+	      "                        back as a new domain, which is then protected\n"
+	      "                        again (default 120; 0: protection ends)\n"
+	      "      --reconnect SEC   when the backup is lost or restarts, try it\n"
+	      "                        again every SEC s while the guest runs (default\n"
+	      "                        5; 0: protection ends)\n"
+	      "      --failover-on-crash  when the guest crashes, run it on the backup\n"
+	      "                        from the last checkpoint and destroy it here\n"
+	      "                        (default: the crash ends protection, and the\n"
+	      "                        guest's on_crash applies)\n"
+	      "      --quorum SOURCE   who allows the guest to run on when the backup\n"
+	      "                        is lost: corosync (only while this host is\n"
+	      "                        quorate; otherwise it is paused) or none\n"
+	      "                        (default; nothing prevents split brain)\n"
+	      "      --quorum-peer NODE  the backup's node in corosync's nodelist\n"
+	      "                        (default: the other node of two)\n\n"
+	      "`xrepl switchover DOMAIN' moves the guest to the backup host, which then\n"
+	      "protects it back to this one (over TCP only).\n\n"
+	      "Every vif's output is held until the backup has acknowledged the\n"
+	      "checkpoint that produced it, and every disk (each must be on\n"
+	      "script=block-xrepl) is replicated with it: the backup's ACK of a\n"
+	      "checkpoint covers the disk writes the guest had seen complete when it\n"
+	      "was suspended. Stop with `xrepl unprotect DOMAIN' or SIGTERM (SIGHUP is\n"
+	      "ignored). When the guest shuts down, crashes or is destroyed, the backup\n"
+	      "destroys its copy and protection ends (a crash fails the guest over\n"
+	      "with --failover-on-crash).\n",
+	      f);
 }
 
 /* HOST, HOST:PORT, [V6ADDR] or [V6ADDR]:PORT */
@@ -223,15 +224,16 @@ switchover_back(struct xrepl_switchover *s, const struct xrepl_protect_opts *o,
 }
 
 static int connect_and_protect(struct xrepl_ctx *ctx,
-			       struct xrepl_protect_opts *o, const uint8_t *key,
-			       const char *ssh, const char *target, int say)
+			       struct xrepl_protect_opts *o,
+			       struct xrepl_tls *tls, const char *ssh,
+			       const char *target, int say)
 {
 	char status_file[4096];
 	pid_t child = 0;
 	int fd = -1, r, status;
 
 	if (!o->blackhole) {
-		o->key = key;
+		o->tls = tls;
 		fd = ssh ? connect_command(ssh, target, &child) :
 			   connect_tcp(target, (int)o->timeout_ms, say);
 		if (fd < 0)
@@ -306,8 +308,9 @@ static int transient(int r)
  * (it runs the guest itself, say) ends it.
  */
 static int protect_loop(struct xrepl_ctx *ctx, struct xrepl_protect_opts *o,
-			const uint8_t *key, const char *ssh, const char *target,
-			unsigned int reboot_wait, unsigned int reconnect)
+			struct xrepl_tls *tls, const char *ssh,
+			const char *target, unsigned int reboot_wait,
+			unsigned int reconnect)
 {
 	enum xrepl_stop ended;
 	int r, gone, retrying = 0;
@@ -320,7 +323,7 @@ static int protect_loop(struct xrepl_ctx *ctx, struct xrepl_protect_opts *o,
 		gone = 0;
 		if (xrepl_domain_running(ctx, o->domain, &domid) < 0)
 			domid = 0;
-		r = connect_and_protect(ctx, o, key, ssh, target, !retrying);
+		r = connect_and_protect(ctx, o, tls, ssh, target, !retrying);
 		if (stop)
 			return r;
 		if (ended == XREPL_STOP_REBOOT && reboot_wait) {
@@ -345,11 +348,13 @@ static int protect_loop(struct xrepl_ctx *ctx, struct xrepl_protect_opts *o,
 }
 
 static int protect_run(struct xrepl_ctx *ctx, struct xrepl_protect_opts *o,
-		       const char *key_file, const char *ssh,
+		       const struct credentials *cred, const char *ssh,
 		       const char *target, unsigned int reboot_wait,
 		       unsigned int reconnect)
 {
-	uint8_t key[XREPL_KEY_LEN];
+	struct xrepl_tls *tls = NULL;
+	char host[256];
+	const char *port;
 	int r;
 
 	signal(SIGPIPE, SIG_IGN);
@@ -358,14 +363,22 @@ static int protect_run(struct xrepl_ctx *ctx, struct xrepl_protect_opts *o,
 	signal(SIGUSR1, on_switchover);
 	/* a closed ssh session must not end protection */
 	signal(SIGHUP, SIG_IGN);
-	if (!o->blackhole && xrepl_key_load(ctx, key_file, key) < 0)
-		return -EINVAL;
+	if (!o->blackhole) {
+		/* over ssh, ssh knows the host; over TCP its certificate says */
+		if (!ssh)
+			split_host_port(target, host, sizeof(host), &port);
+		tls = credentials_load(ctx, cred, ssh ? NULL : host);
+		if (!tls)
+			return -EINVAL;
+	}
 	/* xrepl unprotect finds us between sessions too */
 	r = pid_file_write(o->domain, "primary");
-	if (r < 0)
-		return r;
-	r = protect_loop(ctx, o, key, ssh, target, reboot_wait, reconnect);
-	pid_file_remove(o->domain, "primary");
+	if (!r) {
+		r = protect_loop(ctx, o, tls, ssh, target, reboot_wait,
+				 reconnect);
+		pid_file_remove(o->domain, "primary");
+	}
+	xrepl_tls_free(tls);
 	return r;
 }
 
@@ -377,7 +390,7 @@ int protect_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 		{ "timeout", required_argument, NULL, 't' },
 		{ "compress", required_argument, NULL, 'c' },
 		{ "cache-size", required_argument, NULL, 'C' },
-		{ "key", required_argument, NULL, 'k' },
+		CREDENTIALS_OPTIONS,
 		{ "ssh", required_argument, NULL, 's' },
 		{ "blackhole", no_argument, NULL, 'b' },
 		{ "no-netbuf", no_argument, NULL, 'n' },
@@ -401,7 +414,8 @@ int protect_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 		.stop = &stop,
 		.switch_over = &switch_over,
 	};
-	const char *key_file = XREPL_DEFAULT_KEY, *ssh = NULL;
+	struct credentials cred = { 0 };
+	const char *ssh = NULL;
 	const char *netbuf_trace = NULL, *quorum_source = NULL;
 	const char *quorum_peer = NULL;
 	int no_net = 0, no_disk = 0, unsafe = 0, c, r;
@@ -435,9 +449,6 @@ int protect_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 			break;
 		case 'C':
 			o.cache_bytes = strtoull(optarg, NULL, 10) << 20;
-			break;
-		case 'k':
-			key_file = optarg;
 			break;
 		case 's':
 			ssh = optarg;
@@ -479,6 +490,8 @@ int protect_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 			usage(stdout);
 			return 0;
 		default:
+			if (credentials_option(&cred, c, optarg))
+				break;
 			usage(stderr);
 			return 1;
 		}
@@ -536,7 +549,7 @@ int protect_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 	if (!ssh && !o.blackhole)
 		o.back = switchover_back(&back, &o, argv[optind + 1], no_net,
 					 no_disk);
-	r = protect_run(ctx, &o, key_file, ssh, argv[optind + 1], reboot_wait,
+	r = protect_run(ctx, &o, &cred, ssh, argv[optind + 1], reboot_wait,
 			reconnect);
 	protect_disks_free(pd);
 	protect_netbuf_free(pn);

@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "credentials.h"
 #include "listen.h"
 #include "quorum.h"
 #include "receive_disks.h"
@@ -26,7 +27,7 @@ static volatile int failover, stop;
 
 /* what every receiver of this daemon shares */
 struct receiver {
-	const char *key_file;
+	struct credentials cred;
 	const char *state_dir;
 	const char *spill_dir;
 	uint64_t disk_buffer;
@@ -79,43 +80,43 @@ static void usage(FILE *f)
 		"primary is lost (or on `xrepl failover DOMAIN').\n\n"
 		"      --stdio           one primary on standard input and output (as\n"
 		"                        `xrepl protect -s ssh' runs it)\n"
-		"      --listen ADDR:PORT  accept primaries over TCP, one process each\n"
-		"  -k, --key FILE        pre-shared key (default " XREPL_DEFAULT_KEY
-		")\n"
-		"      --timeout MS      the primary is lost after this much silence\n"
-		"                        (default 5000)\n"
-		"      --disk-map FROM=TO  a disk the primary has at FROM is at TO here\n"
-		"                        (repeatable; a backup on the primary's host,\n"
-		"                        a block device)\n"
-		"      --replica-dir DIR  where a replica --disk-map does not name may be\n"
-		"                        (default /var/lib/xrepl): the primary's path, if\n"
-		"                        it is a file under DIR; anything else is refused\n"
-		"      --disk-buffer MIB  uncommitted disk writes held in memory per\n"
-		"                        disk before they spill to a file (default 256)\n"
-		"      --spill-dir DIR   where they spill (default /var/tmp)\n"
-		"      --state-dir DIR   what each replica was last committed under, for\n"
-		"                        a resync next time (default /var/lib/xrepl)\n"
-		"      --ack-trace FILE  append \"<unix time> ack <epoch>\" just before\n"
-		"                        every ACK\n"
-		"      --quorum SOURCE   who allows a failover: corosync (this host must\n"
-		"                        be quorate, the primary's node out of the\n"
-		"                        cluster) or none (default: any silence of the\n"
-		"                        primary; nothing prevents split brain)\n"
-		"      --quorum-peer NODE  the primaries' node in corosync's nodelist\n"
-		"                        (default: the other node of two)\n"
-		"      --quorum-grace MS  how long the primary's node must be out of the\n"
-		"                        cluster before a failover (default and least:\n"
-		"                        token + consensus + 2 x quorum device timeout\n"
-		"                        + 4 s)\n\n"
-		"A disk on script=block-xrepl is replicated into the file or device its\n"
-		"target names (or --disk-map's TO); a missing file is created. It holds\n"
-		"exactly the primary's disk at the last complete checkpoint. When\n"
-		"protection stops without a failover, the next one sends only what\n"
-		"changed since (a resync), not the whole disk.\n\n"
-		"A guest its primary hands over (`xrepl switchover') runs here and is\n"
-		"protected back to the primary's host, whose receiver listens on the\n"
-		"primary's backup port, with this receiver's key.\n",
+		"      --listen ADDR:PORT  accept primaries over TCP, one process each\n",
 		prog_name);
+	fputs(CREDENTIALS_HELP, f);
+	fputs("      --timeout MS      the primary is lost after this much silence\n"
+	      "                        (default 5000)\n"
+	      "      --disk-map FROM=TO  a disk the primary has at FROM is at TO here\n"
+	      "                        (repeatable; a backup on the primary's host,\n"
+	      "                        a block device)\n"
+	      "      --replica-dir DIR  where a replica --disk-map does not name may be\n"
+	      "                        (default /var/lib/xrepl): the primary's path, if\n"
+	      "                        it is a file under DIR; anything else is refused\n"
+	      "      --disk-buffer MIB  uncommitted disk writes held in memory per\n"
+	      "                        disk before they spill to a file (default 256)\n"
+	      "      --spill-dir DIR   where they spill (default /var/tmp)\n"
+	      "      --state-dir DIR   what each replica was last committed under, for\n"
+	      "                        a resync next time (default /var/lib/xrepl)\n"
+	      "      --ack-trace FILE  append \"<unix time> ack <epoch>\" just before\n"
+	      "                        every ACK\n"
+	      "      --quorum SOURCE   who allows a failover: corosync (this host must\n"
+	      "                        be quorate, the primary's node out of the\n"
+	      "                        cluster) or none (default: any silence of the\n"
+	      "                        primary; nothing prevents split brain)\n"
+	      "      --quorum-peer NODE  the primaries' node in corosync's nodelist\n"
+	      "                        (default: the other node of two)\n"
+	      "      --quorum-grace MS  how long the primary's node must be out of the\n"
+	      "                        cluster before a failover (default and least:\n"
+	      "                        token + consensus + 2 x quorum device timeout\n"
+	      "                        + 4 s)\n\n"
+	      "A disk on script=block-xrepl is replicated into the file or device its\n"
+	      "target names (or --disk-map's TO); a missing file is created. It holds\n"
+	      "exactly the primary's disk at the last complete checkpoint. When\n"
+	      "protection stops without a failover, the next one sends only what\n"
+	      "changed since (a resync), not the whole disk.\n\n"
+	      "A guest its primary hands over (`xrepl switchover') runs here and is\n"
+	      "protected back to the primary's host, whose receiver listens on the\n"
+	      "primary's backup port, with this receiver's key or certificate.\n",
+	      f);
 }
 
 /*
@@ -147,8 +148,8 @@ static int receive_one(struct xrepl_ctx *ctx, struct xrepl_receive_opts *o,
 	r = xrepl_receive(ctx, o);
 	receive_disks_free(rd);
 	if (!r && back.port)
-		switchover_protect_back(o->in, rc->key_file, rc->back_args,
-					&back, domain);
+		switchover_protect_back(o->in, &rc->cred, rc->back_args, &back,
+					domain);
 	return r < 0;
 }
 
@@ -262,7 +263,7 @@ static int receive(struct xrepl_ctx *ctx, int argc, char *argv[],
 	static const struct option longopts[] = {
 		{ "stdio", no_argument, NULL, 'S' },
 		{ "listen", required_argument, NULL, 'l' },
-		{ "key", required_argument, NULL, 'k' },
+		CREDENTIALS_OPTIONS,
 		{ "timeout", required_argument, NULL, 't' },
 		{ "disk-map", required_argument, NULL, 'm' },
 		{ "disk-buffer", required_argument, NULL, 'B' },
@@ -281,15 +282,13 @@ static int receive(struct xrepl_ctx *ctx, int argc, char *argv[],
 		.cache_bytes = 4ull << 30,
 		.failover = &failover,
 	};
-	struct receiver rc = { .key_file = XREPL_DEFAULT_KEY,
-			       .state_dir = "/var/lib/xrepl",
+	struct receiver rc = { .state_dir = "/var/lib/xrepl",
 			       .spill_dir = "/var/tmp" };
 	const char *listen_spec = NULL, *ack_trace = NULL;
 	const char *quorum_source = NULL, *quorum_peer = NULL;
 	unsigned long long disk_buffer = 256;
 	unsigned int grace_ms = 0;
 	struct quorum *q = NULL;
-	uint8_t key[XREPL_KEY_LEN];
 	int use_stdio = 0, n_map = 0, c, lfd, r;
 
 	o.disk_map = map;
@@ -301,9 +300,6 @@ static int receive(struct xrepl_ctx *ctx, int argc, char *argv[],
 			break;
 		case 'l':
 			listen_spec = optarg;
-			break;
-		case 'k':
-			rc.key_file = optarg;
 			break;
 		case 't':
 			o.timeout_ms = (unsigned int)atoi(optarg);
@@ -351,6 +347,8 @@ static int receive(struct xrepl_ctx *ctx, int argc, char *argv[],
 			usage(stdout);
 			return 0;
 		default:
+			if (credentials_option(&rc.cred, c, optarg))
+				break;
 			usage(stderr);
 			return 1;
 		}
@@ -365,12 +363,14 @@ static int receive(struct xrepl_ctx *ctx, int argc, char *argv[],
 		return 1;
 	}
 	rc.disk_buffer = disk_buffer << 20;
-	if (xrepl_key_load(ctx, rc.key_file, key) < 0)
-		return 1;
-	o.key = key;
 	if (quorum_setup(quorum_source, quorum_peer, grace_ms, o.timeout_ms,
 			 &stop, &failover, &q) < 0)
 		return 1;
+	o.tls = credentials_load(ctx, &rc.cred, NULL);
+	if (!o.tls) {
+		quorum_close(q);
+		return 1;
+	}
 	if (q) {
 		o.arbiter = quorum_arbiter(q);
 		back_args(&rc, quorum_source, quorum_peer);
@@ -398,6 +398,7 @@ static int receive(struct xrepl_ctx *ctx, int argc, char *argv[],
 out:
 	if (o.ack_trace)
 		fclose(o.ack_trace);
+	xrepl_tls_free(o.tls);
 	quorum_close(q);
 	return r;
 }

@@ -20,6 +20,8 @@ int switchover_main(struct xrepl_ctx *ctx, int argc, char *argv[]);
 int status_main(struct xrepl_ctx *ctx, int argc, char *argv[]);
 int unprotect_main(struct xrepl_ctx *ctx, int argc, char *argv[]);
 int bench_main(struct xrepl_ctx *ctx, int argc, char *argv[]);
+/* xrepl bench channel, which bench_main hands over to */
+int bench_channel_main(struct xrepl_ctx *ctx, int argc, char *argv[]);
 int genkey_main(struct xrepl_ctx *ctx, int argc, char *argv[]);
 int version_main(struct xrepl_ctx *ctx, int argc, char *argv[]);
 

@@ -198,7 +198,7 @@ static int peer_target(int fd, unsigned int port, char *buf, size_t len)
 	return 0;
 }
 
-void switchover_protect_back(int fd, const char *key_file,
+void switchover_protect_back(int fd, const struct credentials *cred,
 			     const char *const *extra,
 			     const struct xrepl_switchover *s,
 			     const char *domain)
@@ -218,8 +218,7 @@ void switchover_protect_back(int fd, const char *key_file,
 	snprintf(timeout, sizeof(timeout), "%u", s->timeout_ms);
 	argv[n++] = prog_name;
 	argv[n++] = "protect";
-	argv[n++] = "-k";
-	argv[n++] = key_file;
+	n += credentials_args(cred, argv + n);
 	argv[n++] = "-i";
 	argv[n++] = interval;
 	argv[n++] = "--timeout";

@@ -1,19 +1,27 @@
 #!/bin/bash
-# run.sh BUILDDIR SECONDS: builds seeds from the lab corpus (the head of
-# each stream, and its encoded frames) and by hand (a wire HELLO, an NBD
-# session, disk records), and runs each fuzzer for SECONDS.
+# run.sh BUILDDIR SECONDS [RUNS [TARGET...]]: builds seeds from the lab
+# corpus (the head of each stream, and its encoded frames), from a real TLS
+# handshake (each side's bytes) and by hand (wire frames, an NBD session,
+# disk records), and runs each fuzzer (or each TARGET) for SECONDS, or
+# until RUNS executions when RUNS is given (make fuzz-long).
 # Exits non-zero on the first crash; the reproducer is left in BUILDDIR/fuzz.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=$1
 seconds=$2
+runs=${3:-}
+shift 2
+[ $# = 0 ] || shift
+targets=${*:-stream decoder wire handshake nbd records}
+limit=(-max_total_time="$seconds")
+[ -z "$runs" ] || limit=(-runs="$runs")
 corpus=${XREPL_CORPUS:-$here/../../../shared/corpus}
 work=$build/fuzz
 mkdir -p "$work/seeds-stream" "$work/seeds-decoder" "$work/seeds-wire" "$work/seeds-nbd" \
-	"$work/seeds-records"
-# a HELLO, and a HELLO followed by a forged AUTH
-printf '\001\000\000\000\044\000\000\000\001\000\000\000%032d' 0 >"$work/seeds-wire/hello"
-{ cat "$work/seeds-wire/hello"; printf '\003\000\000\000\040\000\000\000%032d' 0; } >"$work/seeds-wire/auth"
+	"$work/seeds-records" "$work/seeds-handshake"
+# a HELLO, then an EPOCH_END
+printf '\001\000\000\000\004\000\000\000\004\000\000\000\007\000\000\000\010\000\000\000\001%07d' 0 >"$work/seeds-wire/hello"
+"$build/fuzz-handshake-seed" "$work/seeds-handshake"
 # an NBD client: flags, GO "", a 16-byte WRITE, a READ of it, DISC
 x() { printf '\\x%02x' "$@"; }
 req() { printf '%b' "\x25\x60\x95\x13\0\0\0$(x "$1")\0\0\0\0\0\0\0$(x "$2")\0\0\0\0\0\0\0\0\0\0\0$(x "$3")"; }
@@ -33,10 +41,10 @@ for f in "$corpus"/*.zst; do
 	zstd -dcq "$f" | head -c 65536 >"$work/seeds-stream/$n" || true
 	"$build/fuzz-encode-seed" <"$work/seeds-stream/$n" >"$work/seeds-decoder/$n"
 done
-for t in stream decoder wire nbd records; do
+for t in $targets; do
 	mkdir -p "$work/corpus-$t"
-	echo "fuzz: $t for ${seconds}s"
-	(cd "$work" && "$build/fuzz-$t" -max_total_time="$seconds" \
+	echo "fuzz: $t ${runs:+to $runs runs}${runs:-for ${seconds}s}"
+	(cd "$work" && "$build/fuzz-$t" "${limit[@]}" \
 		-max_len=70000 -print_final_stats=1 \
 		"corpus-$t" "seeds-$t" 2>&1 | grep -E '^#[0-9]+.*DONE|^==|SUMMARY' | tail -n 4)
 done
