@@ -6,7 +6,9 @@
  * the same name (xl destroys the old one and builds a new one), which the
  * tool protects again.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <libxl.h>
 #include <libxl_utils.h>
 #include <poll.h>
@@ -100,6 +102,59 @@ int guest_suspend_requested(struct xs_handle *xs, uint32_t domid)
 	int r = v && !strcmp(v, "suspend");
 
 	free(v);
+	return r;
+}
+
+/* 1 if process PID runs "libxl-save-helper --save-domain FD FD DOMID ..." */
+static int saves(const char *pid, uint32_t domid)
+{
+	char path[64], cmd[512], want[16], *arg[5];
+	ssize_t n;
+	int fd, i;
+	char *p;
+
+	snprintf(path, sizeof(path), "/proc/%s/cmdline", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, cmd, sizeof(cmd) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	cmd[n] = '\0';
+	for (i = 0, p = cmd; i < 5 && p < cmd + n; i++, p += strlen(p) + 1)
+		arg[i] = p;
+	if (i < 5)
+		return 0;
+	p = strrchr(arg[0], '/');
+	snprintf(want, sizeof(want), "%u", domid);
+	return !strcmp(p ? p + 1 : arg[0], "libxl-save-helper") &&
+	       !strcmp(arg[1], "--save-domain") && !strcmp(arg[4], want);
+}
+
+int guest_being_saved(uint32_t domid, unsigned long *since)
+{
+	unsigned long pid, highest = 0;
+	struct dirent *e;
+	DIR *d = opendir("/proc");
+	int r = 0;
+
+	while (d && !r && (e = readdir(d))) {
+		pid = strtoul(e->d_name, NULL, 10);
+		if (pid > highest)
+			highest = pid;
+		if (pid > *since)
+			r = saves(e->d_name, domid);
+	}
+	if (d)
+		closedir(d);
+	if (!r && highest < *since) {
+		/* the pids wrapped around: all are new */
+		*since = 0;
+		return guest_being_saved(domid, since);
+	}
+	if (highest > *since)
+		*since = highest;
 	return r;
 }
 

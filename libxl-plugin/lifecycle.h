@@ -38,6 +38,16 @@ int guest_request_pending(struct xs_handle *xs, uint32_t domid, char *req,
 int guest_suspend_requested(struct xs_handle *xs, uint32_t domid);
 
 /*
+ * 1 while libxl's save helper copies the domain (xl save, xl migrate). It
+ * starts before libxl asks the guest to suspend, which libxl may do by the
+ * guest's suspend event channel, leaving no request in xenstore to see: a
+ * checkpoint's suspend and theirs could then be taken for each other.
+ * Looks only at processes above *SINCE (0: all; a scan of /proc costs
+ * milliseconds in a dom0 under emulation) and leaves there the highest.
+ */
+int guest_being_saved(uint32_t domid, unsigned long *since);
+
+/*
  * What protection was set up for: the domain's vifs and disks (their
  * backends in xenstore) and its memory target. A vif or disk plugged in
  * later would be neither buffered nor replicated, and memory changed under

@@ -118,6 +118,7 @@ struct primary {
 	struct guest_shape shape; /* what protection was set up for */
 	/* the checkpoint's suspend request is out: a suspended guest is ours */
 	int asked;
+	unsigned long pids_seen; /* the processes looked at for xl save's */
 	int switching; /* this checkpoint hands the guest over */
 	double downtime; /* a switchover's, ms */
 	char why[200];
@@ -584,13 +585,21 @@ static int reshaped(struct primary *p)
 }
 
 /*
- * A suspend request before ours is asked: xl save's or xl migrate's. A
- * checkpoint would resume the guest in the middle of their copy: the
- * guest goes alone, protection ends before it suspends for them.
+ * xl save's or xl migrate's suspend: their save helper runs (libxl may ask
+ * the guest by event channel, unseen in xenstore), or a request waits that
+ * is not ours. A checkpoint would resume the guest in the middle of their
+ * copy: the guest goes alone, protection ends before (or as) it suspends
+ * for them.
  */
 static int foreign_suspend(struct primary *p)
 {
-	if (!guest_suspend_requested(p->xs, p->domid))
+	/*
+	 * A request of ours that still waits stays: it reads the same as
+	 * theirs (dropping it could drop theirs), and it dies with this
+	 * domain, whose copy comes back as a new one.
+	 */
+	if (!guest_being_saved(p->domid, &p->pids_seen) &&
+	    (p->asked || !guest_suspend_requested(p->xs, p->domid)))
 		return 0;
 	primary_stops(
 		p, XREPL_STOP_MOVED, "%s",
@@ -665,9 +674,10 @@ static int suspend_cb(void *data)
 	    !p->o->blackhole)
 		p->switching = 1;
 	do {
-		if (wait_while_paused(p) < 0 ||
-		    (!p->asked && (foreign_suspend(p) || reshaped(p))) ||
-		    wait_for_request(p) < 0)
+		/* all of them between checkpoints, the new ones in the pause */
+		p->pids_seen = 0;
+		if (wait_while_paused(p) < 0 || foreign_suspend(p) ||
+		    (!p->asked && reshaped(p)) || wait_for_request(p) < 0)
 			return 0;
 		if (!started && run_hooks(p, HOOK_SUSPEND, p->epoch + 1) < 0) {
 			primary_stops(
@@ -686,6 +696,9 @@ static int suspend_cb(void *data)
 		primary_stops(p, stop, "%s", why);
 		return 0;
 	}
+	/* suspended for xl save or migrate, not for us: it is theirs now */
+	if (st == GUEST_SUSPENDED && foreign_suspend(p))
+		return 0;
 	if (st != GUEST_SUSPENDED) {
 		primary_stops(p, XREPL_STOP_FAULT, "%s", why);
 		return 0;

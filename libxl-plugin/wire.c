@@ -37,6 +37,7 @@ struct xrepl_wire {
 	uint8_t hdr[WIRE_HDR];
 	size_t hdr_have;
 	uint8_t *payload;
+	size_t cap; /* grown to the longest frame yet (a primary's are small) */
 	size_t have;
 	uint32_t len;
 	uint64_t bytes_in;
@@ -81,7 +82,7 @@ static const char *const stop_names[] = {
 /* a DISK_HASHES frame's u8 n, vdev, u64 first chunk at most */
 #define DISK_HASHES_HEAD (1 + XREPL_VDEV_MAX + 8)
 
-/* the longest of them all (DISK), which the receive buffer must hold */
+/* the longest frame of all: DISK */
 #define PAYLOAD_MAX (1 + XREPL_VDEV_MAX + XREPL_WIRE_STREAM_MAX)
 
 /* The longest payload each frame type may carry; 0: not a frame type. */
@@ -136,7 +137,8 @@ XREPL_EXPORT struct xrepl_wire *xrepl_wire_new(struct xrepl_ctx *ctx, int in,
 
 	if (!w)
 		return NULL;
-	w->payload = malloc(PAYLOAD_MAX);
+	w->cap = SMALL_FRAME;
+	w->payload = malloc(w->cap);
 	if (!w->payload) {
 		free(w);
 		return NULL;
@@ -468,6 +470,21 @@ static int check_header(struct xrepl_wire *w)
 	return 0;
 }
 
+static int make_room(struct xrepl_wire *w)
+{
+	uint8_t *grown;
+
+	if (w->len <= w->cap)
+		return 0;
+	grown = realloc(w->payload, w->len);
+	if (!grown)
+		return wire_error(w, -ENOMEM, "no memory for a %s frame of %u bytes",
+				  type_names[w->hdr[0]], w->len);
+	w->payload = grown;
+	w->cap = w->len;
+	return 0;
+}
+
 XREPL_EXPORT int xrepl_wire_parse(struct xrepl_wire *w, const void *buf,
 				  size_t len, size_t *used,
 				  struct xrepl_frame *frame)
@@ -492,6 +509,8 @@ XREPL_EXPORT int xrepl_wire_parse(struct xrepl_wire *w, const void *buf,
 			if (w->hdr_have < WIRE_HDR)
 				break;
 			r = check_header(w);
+			if (!r)
+				r = make_room(w);
 			if (r < 0) {
 				w->broken = 1;
 				return r;

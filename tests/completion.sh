@@ -24,6 +24,9 @@ check "receive's options from its --help" \
 	test "$(complete_words xrepl receive --rep)" = "--replica-dir "
 check "--quorum's sources" test "$(complete_words xrepl receive --quorum '')" = "corosync none "
 check "--compress's modes" test "$(complete_words xrepl protect --compress x)" = "xbzrle xbzrle+lz4 "
+check "the channel's options" \
+	test "$(complete_words xrepl protect --c)" = "--ca --cache-size --cert --cert-key --compress "
+check "bench's two measures" test "$(complete_words xrepl bench c)" = "channel codec "
 touch "$rd/web.primary.json" "$rd/web2.backup.json" "$rd/db.backup.json" "$rd/web.primary.pid"
 check "protected guests for status" test "$(complete_words xrepl status '')" = "db web web2 "
 check "protected guests for failover, by prefix" test "$(complete_words xrepl failover we)" = "web web2 "

@@ -27,7 +27,7 @@ static const struct {
 	{ "disk-server", disk_server_main,
 	  "Serve a guest's disk image over NBD" },
 	{ "bench", bench_main,
-	  "Measure the page-delta codec on captured streams" },
+	  "Measure the page-delta codec on captured streams, or the channel" },
 	{ "genkey", genkey_main,
 	  "Write a new pre-shared key file for a primary and its backup" },
 	{ "version", version_main,

@@ -19,18 +19,22 @@ held=$(tc -s qdisc show dev ifbplug | awk '/backlog/ { print $3; exit }')
 timing "held packets=${held%p}"
 [ "${held%p}" -ge 1 ] 2>/dev/null || fail "the plug qdisc holds nothing ($held)"
 
-# The reply to a ping sent now must arrive only after the release.
+# The reply to a ping sent now must arrive only after the release: ping
+# stamps the reply with the wall clock as it receives it (-D), and the
+# release cannot come before the stamp taken just ahead of it.
 t0=$(now)
-ping -c 1 -W 10 "$ip" >/run/plug-ping.txt &
+ping -D -c 1 -W 10 "$ip" >/run/plug-ping.txt &
 pid=$!
 sleep 2
-t_release=$(now)
+t_release=$(date +%s.%N)
+t_release_up=$(now)
 tc qdisc change dev ifbplug root plug release_indefinite
 wait $pid || fail "no reply after release"
-t_reply=$(awk -v t0="$t0" -F'time=' '/time=/ { split($2, a, " "); printf "%.3f", t0 + a[1] / 1000 }' /run/plug-ping.txt)
-timing "release_at=$(awk -v a="$t0" -v b="$t_release" 'BEGIN { printf "%.2f", b - a }')s rtt=$(sed -n 's/.*time=\([0-9.]*\).*/\1/p' /run/plug-ping.txt)ms"
-awk -v r="$t_release" -v p="$t_reply" 'BEGIN { exit !(p >= r - 0.05) }' ||
-	fail "the reply came before the release"
+t_reply=$(sed -n 's/^\[\([0-9.]*\)\].*time=.*/\1/p' /run/plug-ping.txt)
+timing "release_at=$(awk -v a="$t0" -v b="$t_release_up" 'BEGIN { printf "%.2f", b - a }')s rtt=$(sed -n 's/.*time=\([0-9.]*\).*/\1/p' /run/plug-ping.txt)ms"
+[ -n "$t_reply" ] || fail "no reply stamp in: $(cat /run/plug-ping.txt)"
+awk -v r="$t_release" -v p="$t_reply" 'BEGIN { exit !(p >= r) }' ||
+	fail "the reply came before the release ($t_reply < $t_release)"
 
 tc qdisc del dev "$vif" ingress
 tc qdisc del dev ifbplug root
