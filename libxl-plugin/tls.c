@@ -233,9 +233,10 @@ static int find_psk(SSL *ssl, const unsigned char *id, size_t idlen,
 
 	*sess = NULL;
 	if (idlen != strlen(PSK_IDENTITY) || memcmp(id, PSK_IDENTITY, idlen)) {
-		snprintf(c->why, sizeof(c->why),
-			 "the peer offered a key named \"%.*s\", not ours",
-			 (int)(idlen < 32 ? idlen : 32), (const char *)id);
+		snprintf(
+			c->why, sizeof(c->why),
+			"the peer offered another key identity (%zu bytes), not xrepl's",
+			idlen);
 		return 1;
 	}
 	*sess = psk_session(tls_of(ssl), ssl);

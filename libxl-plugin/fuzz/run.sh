@@ -43,7 +43,11 @@ for f in "$corpus"/*.zst; do
 done
 for t in $targets; do
 	mkdir -p "$work/corpus-$t"
-	echo "fuzz: $t ${runs:+to $runs runs}${runs:-for ${seconds}s}"
+	if [ -n "$runs" ]; then
+		echo "fuzz: $t to $runs runs"
+	else
+		echo "fuzz: $t for ${seconds}s"
+	fi
 	(cd "$work" && "$build/fuzz-$t" "${limit[@]}" \
 		-max_len=70000 -print_final_stats=1 \
 		"corpus-$t" "seeds-$t" 2>&1 | grep -E '^#[0-9]+.*DONE|^==|SUMMARY' | tail -n 4)

@@ -188,38 +188,84 @@ static void a_plaintext_peer_is_refused(void **state)
 	side_close(&b);
 }
 
-static void *tls12_client(void *arg)
+/* A plain OpenSSL client on FD, as SETUP makes it, that just connects. */
+struct raw_client {
+	int fd;
+	void (*setup)(SSL_CTX *c);
+};
+
+static void *raw_client_main(void *arg)
 {
+	struct raw_client *rc = arg;
 	SSL_CTX *c = SSL_CTX_new(TLS_client_method());
-	int fd = *(int *)arg;
 	SSL *ssl;
 
-	SSL_CTX_set_max_proto_version(c, TLS1_2_VERSION);
+	rc->setup(c);
 	ssl = SSL_new(c);
-	SSL_set_fd(ssl, fd);
+	SSL_set_fd(ssl, rc->fd);
 	SSL_connect(ssl);
 	SSL_free(ssl);
 	SSL_CTX_free(c);
 	return NULL;
 }
 
-/* No downgrade: a peer offering TLS 1.2 at most is refused by name. */
-static void tls12_is_refused(void **state)
+/* The backup's answer to a raw client made by SETUP: -errno, WHY. */
+static void backup_answers(void (*setup)(SSL_CTX *c), int r, const char *why)
 {
+	struct raw_client rc = { .setup = setup };
 	struct side p, b;
 	pthread_t t;
 	int sv[2];
 
 	pair_fds(sv);
 	open_psk(&p, &b, sv[0], sv[1], key_a, key_a);
-	pthread_create(&t, NULL, tls12_client, &p.fd);
+	rc.fd = p.fd;
+	pthread_create(&t, NULL, raw_client_main, &rc);
 	accept_thread(&b);
 	pthread_join(t, NULL);
-	assert_int_equal(b.r, -EPROTO);
-	want(b.msg, "does not speak TLS 1.3");
-	want(b.msg, "unsupported protocol");
+	assert_int_equal(b.r, r);
+	want(b.msg, why);
 	side_close(&p);
 	side_close(&b);
+}
+
+static void tls12_only(SSL_CTX *c)
+{
+	SSL_CTX_set_max_proto_version(c, TLS1_2_VERSION);
+}
+
+static int other_identity(SSL *ssl, const EVP_MD *md, const unsigned char **id,
+			  size_t *idlen, SSL_SESSION **sess)
+{
+	static const unsigned char tls_aes_128_gcm_sha256[2] = { 0x13, 0x01 };
+
+	*sess = SSL_SESSION_new();
+	SSL_SESSION_set1_master_key(*sess, key_a, XREPL_KEY_LEN);
+	SSL_SESSION_set_cipher(*sess,
+			       SSL_CIPHER_find(ssl, tls_aes_128_gcm_sha256));
+	SSL_SESSION_set_protocol_version(*sess, TLS1_3_VERSION);
+	*id = (const unsigned char *)"someone";
+	*idlen = 7;
+	return 1;
+}
+
+static void with_other_identity(SSL_CTX *c)
+{
+	SSL_CTX_set_psk_use_session_callback(c, other_identity);
+}
+
+/* A key under another name is not taken for ours, and the log says so. */
+static void another_key_identity_is_refused(void **state)
+{
+	backup_answers(with_other_identity, -EACCES,
+		       "another key identity (7 bytes)");
+}
+
+/* No downgrade: a peer offering TLS 1.2 at most is refused by name. */
+static void tls12_is_refused(void **state)
+{
+	backup_answers(tls12_only, -EPROTO, "does not speak TLS 1.3");
+	backup_answers(tls12_only, -EPROTO, "unsupported protocol");
 }
 
 /* Inside TLS, the wire's own version check: another version gets a BYE. */
@@ -601,11 +647,12 @@ static void make_pki(struct pki *k, struct creds *c)
 	c->primary = write_cert(k, "primary.pem", x);
 	X509_free(x);
 	c->primary_key = write_key(k, "primary.key", key);
-	x = certify(key, "stranger", other, other_key, -60, 3600,
+	/* its key is its CA's: the one key here no other certificate has */
+	x = certify(other_key, "stranger", other, other_key, -60, 3600,
 		    "DNS:backup.example");
 	c->stranger = write_cert(k, "stranger.pem", x);
 	X509_free(x);
-	c->stranger_key = write_key(k, "stranger.key", key);
+	c->stranger_key = write_key(k, "stranger.key", other_key);
 	x = certify(key, "backup", ca, ca_key, -7200, -3600,
 		    "DNS:backup.example");
 	c->expired = write_cert(k, "expired.pem", x);
@@ -752,8 +799,7 @@ static void x509_both_ways_and_its_refusals(void **state)
 	chmod(c.primary_key, 0600);
 	/* nor with the key of another certificate */
 	o.cert_key = c.stranger_key;
-	assert_non_null(p.tls = xrepl_tls_new(p.ctx, &o));
-	xrepl_tls_free(p.tls);
+	assert_null(xrepl_tls_new(p.ctx, &o));
 	/* a certificate without its key or CA is no credential */
 	o.ca = NULL;
 	assert_null(xrepl_tls_new(p.ctx, &o));
@@ -887,6 +933,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(psk_authenticates_and_a_wrong_key_is_refused),
 		cmocka_unit_test(a_plaintext_peer_is_refused),
+		cmocka_unit_test(another_key_identity_is_refused),
 		cmocka_unit_test(tls12_is_refused),
 		cmocka_unit_test(another_wire_version_is_refused),
 		cmocka_unit_test(tamper_one_bit_of_a_checkpoint),
