@@ -418,6 +418,8 @@ static int check_peer_name(struct tls_conn *c, const char *name)
 int tls_conn_open(struct tls_conn *c, struct xrepl_tls *t, int in, int out,
 		  int server, char *msg, size_t len)
 {
+	int r;
+
 	memset(c, 0, sizeof(*c));
 	c->in = in;
 	c->out = out;
@@ -439,14 +441,14 @@ int tls_conn_open(struct tls_conn *c, struct xrepl_tls *t, int in, int out,
 			 t->peer_name, ssl_reason());
 		return -EINVAL;
 	}
-	if (set_nonblocking(in, &c->in_flags) < 0 ||
-	    set_nonblocking(out, &c->out_flags) < 0) {
+	r = set_nonblocking(in, &c->in_flags);
+	if (!r)
+		r = set_nonblocking(out, &c->out_flags);
+	if (r < 0)
 		snprintf(msg, len,
 			 "cannot make the connection non-blocking: %s",
-			 strerror(errno));
-		return -errno;
-	}
-	return 0;
+			 strerror(-r));
+	return r;
 }
 
 const char *tls_conn_cipher(const struct tls_conn *c)
@@ -456,10 +458,11 @@ const char *tls_conn_cipher(const struct tls_conn *c)
 
 void tls_conn_close(struct tls_conn *c)
 {
-	if (c->in_flags >= 0)
-		fcntl(c->in, F_SETFL, c->in_flags);
+	/* in the reverse order: IN and OUT may be one descriptor */
 	if (c->out_flags >= 0)
 		fcntl(c->out, F_SETFL, c->out_flags);
+	if (c->in_flags >= 0)
+		fcntl(c->in, F_SETFL, c->in_flags);
 	SSL_free(c->ssl);
 	c->ssl = NULL;
 	pthread_mutex_destroy(&c->lock);

@@ -478,7 +478,8 @@ static int make_room(struct xrepl_wire *w)
 		return 0;
 	grown = realloc(w->payload, w->len);
 	if (!grown)
-		return wire_error(w, -ENOMEM, "no memory for a %s frame of %u bytes",
+		return wire_error(w, -ENOMEM,
+				  "no memory for a %s frame of %u bytes",
 				  type_names[w->hdr[0]], w->len);
 	w->payload = grown;
 	w->cap = w->len;
