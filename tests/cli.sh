@@ -118,7 +118,7 @@ check "protect without a quorum warns of split brain" \
 
 # a flood of connections that never authenticate forks 64 receivers, no more
 port=$((20000 + $$ % 20000))
-XREPL_RUN_DIR=$(mktemp -d -p "$tmp") "$xrepl" receive --listen "127.0.0.1:$port" -k "$key" --timeout 20000 2>"$out" &
+XREPL_RUN_DIR=$(mktemp -d -p "$tmp") "$xrepl" receive --listen "127.0.0.1:$port" -k "$key" --timeout 20000 >/dev/null 2>"$out" &
 rpid=$!
 for i in $(seq 50); do
 	ss -ltn 2>/dev/null | grep -q "127.0.0.1:$port " && break
@@ -136,7 +136,16 @@ check "receive --listen runs at most 64 receivers" \
 check "... and refuses the rest, not forking them" \
 	test "$(pgrep -c -P $rpid)" = 64
 for fd in "${held[@]}"; do exec {fd}>&-; done
+# stopped PID: gone, or a zombie (it waits only for this shell's wait)
+stopped() { [ ! -e "/proc/$1" ] || [ "$(cut -d' ' -f3 "/proc/$1/stat")" = Z ]; }
 kill $rpid
+for i in $(seq 100); do
+	stopped $rpid && break
+	sleep 0.1
+done
+check "receive --listen stops on SIGTERM while its receivers end" stopped $rpid
+pkill -9 -P $rpid
+kill -9 $rpid 2>/dev/null
 wait $rpid
 rm -f "$key"
 

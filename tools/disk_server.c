@@ -65,14 +65,14 @@ static void *serve_client(void *data)
 }
 
 static void accept_loop(int lfd, struct blkrepl_image *img, const char *export,
-			int control)
+			int control, const sigset_t *wait_mask)
 {
 	struct client *c;
 	pthread_t t;
 	int fd;
 
 	while (!stop) {
-		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		fd = accept_or_signal(lfd, wait_mask);
 		if (fd < 0)
 			continue;
 		c = malloc(sizeof(*c));
@@ -97,11 +97,14 @@ struct control {
 	struct blkrepl_image *img;
 };
 
+/* Stop signals stay blocked here: the main thread takes them. */
 static void *control_main(void *data)
 {
 	struct control *c = data;
+	sigset_t blocked;
 
-	accept_loop(c->fd, c->img, NULL, 1);
+	pthread_sigmask(SIG_BLOCK, NULL, &blocked);
+	accept_loop(c->fd, c->img, NULL, 1, &blocked);
 	return NULL;
 }
 
@@ -122,6 +125,7 @@ int disk_server_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 	const char *state_dir = "/var/lib/xrepl";
 	struct control control = { -1, NULL };
 	pthread_t ctl_thread;
+	sigset_t wait_mask;
 	struct blkrepl_image *img;
 	struct blkrepl_ctx *bctx;
 	int c, ro = 0, lfd;
@@ -172,6 +176,7 @@ int disk_server_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 	if (ctl)
 		blkrepl_image_load_dirty(img, state_dir);
 	lfd = sock ? listen_unix(sock) : listen_tcp(tcp);
+	stop_signals_block(&wait_mask);
 	if (lfd >= 0 && ctl) {
 		control = (struct control){ listen_unix(ctl), img };
 		if (control.fd < 0 ||
@@ -184,7 +189,7 @@ int disk_server_main(struct xrepl_ctx *ctx, int argc, char *argv[])
 		signal(SIGPIPE, SIG_IGN);
 		sigaction(SIGTERM, &sa, NULL);
 		sigaction(SIGINT, &sa, NULL);
-		accept_loop(lfd, img, export, 0);
+		accept_loop(lfd, img, export, 0, &wait_mask);
 		close(lfd);
 		if (ctl)
 			blkrepl_image_save_dirty(img, state_dir);

@@ -46,7 +46,8 @@ static void on_stop(int sig)
 }
 
 /*
- * Interrupts accept(), so that a receiver that died is reported at once.
+ * Ends the wait for a connection, so that a receiver that died is reported
+ * at once.
  * Only the listener has it: libxl asserts that it finds SIGCHLD untouched.
  */
 static void on_child(int sig)
@@ -55,8 +56,8 @@ static void on_child(int sig)
 
 /*
  * SIGTERM and SIGINT stop reception (the copy is destroyed and the primary
- * told; a listener stops its children first) and interrupt accept(); a
- * closed ssh session's SIGHUP changes nothing.
+ * told; a listener stops its children first) and end the wait for a
+ * connection; a closed ssh session's SIGHUP changes nothing.
  */
 static void handle_signals(void)
 {
@@ -176,6 +177,9 @@ static void children_reap(struct children *c, int block)
 			if (c->pid[i] == pid)
 				c->pid[i] = c->pid[--c->n];
 	}
+	/* none left to wait for, whatever the list says: never spin on it */
+	if (pid < 0 && errno == ECHILD)
+		c->n = 0;
 }
 
 static void children_stop(struct children *c)
@@ -195,16 +199,19 @@ static int serve(struct xrepl_ctx *ctx, struct xrepl_receive_opts *o, int lfd,
 {
 	struct sigaction sa = { .sa_handler = on_child };
 	struct children c = { 0 };
+	sigset_t wait_mask;
 	pid_t *grown;
 	int fd, r = 0;
 	pid_t pid;
 
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGCHLD, &sa, NULL);
+	stop_signals_block(&wait_mask);
 	while (!stop) {
 		children_reap(&c, 0);
-		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd < 0 && errno == EINTR)
+		fd = accept_or_signal(lfd, &wait_mask);
+		if (fd < 0 && (errno == EINTR || errno == EAGAIN ||
+			       errno == ECONNABORTED))
 			continue;
 		if (fd < 0) {
 			fprintf(stderr, "%s: accept: %s\n", prog_name,
@@ -224,6 +231,7 @@ static int serve(struct xrepl_ctx *ctx, struct xrepl_receive_opts *o, int lfd,
 		pid = grown ? fork() : -1;
 		if (pid == 0) {
 			signal(SIGCHLD, SIG_DFL);
+			pthread_sigmask(SIG_SETMASK, &wait_mask, NULL);
 			close(lfd);
 			o->in = fd;
 			o->out = fd;
