@@ -369,6 +369,8 @@ void xrepl_wire_counters(const struct xrepl_wire *w, uint64_t *in,
 const char *xrepl_wire_strerror(const struct xrepl_wire *w);
 /* The TLS ciphersuite in use once connected, else "none". */
 const char *xrepl_wire_cipher(const struct xrepl_wire *w);
+/* 1 when the kernel encrypts what this side sends (XREPL_TLS_KTLS=1) */
+int xrepl_wire_kernel_tls(const struct xrepl_wire *w);
 const char *xrepl_frame_type_name(unsigned int type);
 
 /*

@@ -19,6 +19,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -30,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -261,6 +264,18 @@ static const char *ciphersuites(void)
 	return "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256";
 }
 
+/*
+ * Kernel TLS only when asked (XREPL_TLS_KTLS=1): OpenSSL 3.0 hands the
+ * kernel the sending side of TLS 1.3 on TCP; in the lab it was slower
+ * (docs/performance.md). A pipe transport never has it.
+ */
+static int ktls_wanted(void)
+{
+	const char *v = getenv("XREPL_TLS_KTLS");
+
+	return v && !strcmp(v, "1");
+}
+
 static int load_private_key(struct xrepl_tls *t, const char *path)
 {
 	EVP_PKEY *pkey;
@@ -348,6 +363,8 @@ static int configure(struct xrepl_tls *t, const struct xrepl_tls_opts *o)
 	    !SSL_CTX_set_num_tickets(t->ssl, 0))
 		return -EIO;
 	SSL_CTX_set_session_cache_mode(t->ssl, SSL_SESS_CACHE_OFF);
+	if (ktls_wanted())
+		SSL_CTX_set_options(t->ssl, SSL_OP_ENABLE_KTLS);
 	SSL_CTX_set_mode(t->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE |
 					 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_app_data(t->ssl, t);
@@ -403,6 +420,18 @@ static int set_nonblocking(int fd, int *old)
 	return 0;
 }
 
+/*
+ * Small frames (a handshake's flight, EPOCH_END, ACK, heartbeats) leave at
+ * once: Nagle would hold one behind an unacknowledged segment until the
+ * peer's delayed ACK, up to 40 ms. A pipe is left as it is.
+ */
+static void send_at_once(int fd)
+{
+	int one = 1;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
 static int check_peer_name(struct tls_conn *c, const char *name)
 {
 	unsigned char ip[16];
@@ -441,6 +470,7 @@ int tls_conn_open(struct tls_conn *c, struct xrepl_tls *t, int in, int out,
 			 t->peer_name, ssl_reason());
 		return -EINVAL;
 	}
+	send_at_once(out);
 	r = set_nonblocking(in, &c->in_flags);
 	if (!r)
 		r = set_nonblocking(out, &c->out_flags);
@@ -454,6 +484,11 @@ int tls_conn_open(struct tls_conn *c, struct xrepl_tls *t, int in, int out,
 const char *tls_conn_cipher(const struct tls_conn *c)
 {
 	return SSL_get_cipher_name(c->ssl);
+}
+
+int tls_conn_kernel_sends(const struct tls_conn *c)
+{
+	return BIO_get_ktls_send(SSL_get_wbio(c->ssl)) > 0;
 }
 
 void tls_conn_close(struct tls_conn *c)

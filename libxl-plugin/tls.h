@@ -31,6 +31,8 @@ int tls_conn_open(struct tls_conn *c, struct xrepl_tls *t, int in, int out,
 void tls_conn_close(struct tls_conn *c);
 /* The ciphersuite the handshake agreed on. */
 const char *tls_conn_cipher(const struct tls_conn *c);
+/* 1 when the kernel encrypts what is sent (kTLS) */
+int tls_conn_kernel_sends(const struct tls_conn *c);
 int tls_conn_handshake(struct tls_conn *c, int timeout_ms, char *msg,
 		       size_t len);
 /* Bytes read (> 0), or -errno (-ETIMEDOUT: nothing within TIMEOUT_MS). */

@@ -167,6 +167,11 @@ XREPL_EXPORT const char *xrepl_wire_cipher(const struct xrepl_wire *w)
 	return w->open ? tls_conn_cipher(&w->conn) : "none";
 }
 
+XREPL_EXPORT int xrepl_wire_kernel_tls(const struct xrepl_wire *w)
+{
+	return w->open && tls_conn_kernel_sends(&w->conn);
+}
+
 XREPL_EXPORT const char *xrepl_wire_strerror(const struct xrepl_wire *w)
 {
 	return w->msg;

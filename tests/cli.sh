@@ -99,6 +99,8 @@ check "an unreadable certificate is named" grep -q "certificate /nonexistent.pem
 check "bench channel measures TLS and the clear" \
 	grep -q "^through TLS [0-9]* MB/s" "$out"
 check "bench channel names the cipher" grep -q "^cipher TLS_" "$out"
+check "bench channel says whether the kernel encrypted" \
+	grep -qxE "kernel TLS (sends|no)" "$out"
 "$xrepl" bench channel --mib 0 >"$out" 2>&1
 check "bench channel refuses --mib 0" grep -q -- "--mib takes 1 to" "$out"
 "$xrepl" receive --stdio -k "$key" --replica-dir relative </dev/null >"$out" 2>&1

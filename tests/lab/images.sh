@@ -76,7 +76,8 @@ fi
 DOM0_MODS="xenfs xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xen-blkback
 	xen-netback loop bridge veth ifb sch_plug sch_ingress sch_prio
 	cls_u32 cls_basic cls_matchall act_mirred nbd virtio_pci virtio_blk
-	virtio_net virtio_console sch_netem ext4"
+	virtio_net virtio_console sch_netem ext4 tls chacha20poly1305
+	chacha_generic poly1305_generic"
 GUEST_MODS="xen-netfront xen-blkfront ipv6"
 
 # copy_modules ROOT MODULE...: the modules and their dependencies

@@ -6,7 +6,10 @@
  * backup's wire that flips, drops, injects and replays: each is detected,
  * the connection ends, and no frame is delivered.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -136,6 +139,52 @@ static void psk_authenticates_and_a_wrong_key_is_refused(void **state)
 	want(b.msg, "the peer does not hold our key");
 	assert_int_equal(p.r, -EACCES);
 	want(p.msg, "the peer refused our key");
+	side_close(&p);
+	side_close(&b);
+}
+
+/* the two ends of one TCP connection on the loopback */
+static void tcp_fds(int sv[2])
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(l >= 0);
+	assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(l, 1), 0);
+	assert_int_equal(getsockname(l, (struct sockaddr *)&a, &len), 0);
+	sv[0] = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(connect(sv[0], (struct sockaddr *)&a, sizeof(a)), 0);
+	sv[1] = accept(l, NULL, NULL);
+	assert_true(sv[1] >= 0);
+	close(l);
+}
+
+static int nodelay(int fd)
+{
+	socklen_t len = sizeof(int);
+	int v = 0;
+
+	assert_int_equal(getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &len), 0);
+	return v;
+}
+
+/* an ACK or EPOCH_END never waits for the peer's delayed ACK (Nagle) */
+static void small_frames_leave_at_once_over_tcp(void **state)
+{
+	struct side p, b;
+	int sv[2];
+
+	tcp_fds(sv);
+	assert_false(nodelay(sv[0]));
+	open_psk(&p, &b, sv[0], sv[1], key_a, key_a);
+	handshake(&p, &b);
+	assert_int_equal(p.r, 0);
+	assert_int_equal(b.r, 0);
+	assert_true(nodelay(sv[0]));
+	assert_true(nodelay(sv[1]));
 	side_close(&p);
 	side_close(&b);
 }
@@ -932,6 +981,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(psk_authenticates_and_a_wrong_key_is_refused),
+		cmocka_unit_test(small_frames_leave_at_once_over_tcp),
 		cmocka_unit_test(a_plaintext_peer_is_refused),
 		cmocka_unit_test(another_key_identity_is_refused),
 		cmocka_unit_test(tls12_is_refused),
